@@ -1,0 +1,65 @@
+"""Schema of the `pruning` group: method, schedule, sparsity targets and epochs."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import Field, model_validator
+
+from mlops_declare.config.base import Fraction, NonNegativeInt, PositiveInt, StrictModel
+
+PruningMethod = Literal["l1_unstructured", "random_unstructured", "ln_structured", "neurons"]
+PruningSchedule = Literal["cubic", "linear", "exponential", "one_shot"]
+
+
+class NoPruning(StrictModel):
+    """Train without pruning."""
+
+    kind: Literal["none"]
+
+
+class GradualPruning(StrictModel):
+    """Gradual magnitude pruning (the SparseML/INC keys), made permanent before export."""
+
+    kind: Literal["gradual"]
+    method: PruningMethod = "l1_unstructured"
+    """What is removed: single weights (l1/random unstructured), rows (ln_structured), or whole hidden units (neurons)."""
+    scope: Literal["global", "local"] = "global"
+    """Rank weights across all layers (global) or per layer (local)."""
+    init_sparsity: Fraction = 0.05
+    """Sparsity at `start_epoch`."""
+    final_sparsity: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.8
+    """Sparsity reached at `end_epoch`."""
+    start_epoch: NonNegativeInt = 0
+    """First epoch that prunes."""
+    end_epoch: NonNegativeInt = 10
+    """Epoch at which `final_sparsity` is reached."""
+    frequency: PositiveInt = 1
+    """Prune every this many epochs."""
+    schedule: PruningSchedule = "cubic"
+    """Interpolation from init to final sparsity (cubic as in gradual magnitude pruning)."""
+    include: list[str] = Field(default_factory=lambda: [r".*\.weight$"])
+    """Regexes of parameter names to prune."""
+    exclude: list[str] = Field(default_factory=list)
+    """Regexes of parameter names never pruned (e.g. the output layer)."""
+    fine_tune_epochs: NonNegativeInt = 0
+    """Epochs trained after the last pruning step."""
+    lottery_ticket: bool = False
+    """Reset surviving weights to their initial values after pruning (off by default)."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> GradualPruning:
+        if self.init_sparsity > self.final_sparsity:
+            raise ValueError(
+                f"`init_sparsity` ({self.init_sparsity}) is greater than `final_sparsity` ({self.final_sparsity})"
+            )
+        if self.start_epoch > self.end_epoch:
+            raise ValueError(f"`start_epoch` ({self.start_epoch}) is after `end_epoch` ({self.end_epoch})")
+        if self.schedule == "one_shot" and self.start_epoch != self.end_epoch:
+            raise ValueError("schedule 'one_shot' prunes once: set `start_epoch` equal to `end_epoch`")
+        if self.scope == "global" and self.method in ("ln_structured", "neurons"):
+            raise ValueError(f"method {self.method!r} ranks per layer: use scope 'local'")
+        return self
+
+
+PruningConfig = Annotated[Union[NoPruning, GradualPruning], Field(discriminator="kind")]

@@ -1,0 +1,100 @@
+"""Schema of the `serving` group: model reference, inputs, resources, batching, limits, rollout."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from mlops_declare.config.base import ColumnName, Fraction, Name, PositiveFloat, PositiveInt, StrictModel
+
+MODEL_REFERENCE = r"^[A-Za-z][A-Za-z0-9_.-]{0,63}([@:][A-Za-z0-9_.-]{1,64})?$"
+
+
+class Resources(StrictModel):
+    """What one replica of the service asks for."""
+
+    cpu: PositiveFloat = 1.0
+    """CPU cores."""
+    memory: str = Field(default="1Gi", pattern=r"^[0-9]+(Ki|Mi|Gi)$")
+    """Memory, e.g. 512Mi or 2Gi."""
+    gpu: Annotated[int, Field(ge=0)] = 0
+    """GPUs."""
+
+
+class Batching(StrictModel):
+    """BentoML adaptive batching of the predict endpoint."""
+
+    enabled: bool = True
+    """Batch concurrent requests together."""
+    max_batch_size: PositiveInt = 64
+    """Largest batch the model sees."""
+    max_latency_ms: PositiveInt = 20
+    """Longest a request waits for a batch to fill."""
+
+
+class Limits(StrictModel):
+    """Protection against overload and oversized input."""
+
+    max_body_bytes: PositiveInt = 1_048_576
+    """Largest request body; larger gets 413."""
+    max_concurrency: PositiveInt = 32
+    """Requests in flight per replica; more get 429."""
+    timeout_s: PositiveFloat = 10.0
+    """Deadline per request; past it the client gets 504."""
+    max_rows: PositiveInt = 1024
+    """Largest number of records in one request."""
+
+
+class Rollout(StrictModel):
+    """How a new version takes traffic."""
+
+    strategy: Literal["replace", "canary", "shadow"] = "replace"
+    """replace: all traffic to the new version; canary: a share; shadow: mirrored, answers discarded."""
+    weight: Fraction = 0.0
+    """Share of traffic the candidate gets (canary)."""
+    candidate: str | None = Field(default=None, pattern=MODEL_REFERENCE)
+    """The candidate model reference, e.g. digits@staging."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Rollout:
+        if self.strategy == "replace" and (self.weight or self.candidate):
+            raise ValueError("`weight` and `candidate` apply to canary or shadow rollouts only")
+        if self.strategy != "replace" and self.candidate is None:
+            raise ValueError(f"a {self.strategy} rollout needs a `candidate` model reference")
+        if self.strategy == "canary" and not 0.0 < self.weight < 1.0:
+            raise ValueError(f"a canary needs 0 < weight < 1, got {self.weight}")
+        return self
+
+
+class ServingConfig(StrictModel):
+    """The BentoML service that answers predictions."""
+
+    service_name: Name = "predictor"
+    """BentoML service name."""
+    model: str | None = Field(default=None, pattern=MODEL_REFERENCE)
+    """Which registered version to serve: name@stage-or-alias or name:version; default `<model.name>@production`."""
+    inputs: list[ColumnName] = Field(default_factory=list)
+    """Request fields; empty means exactly the data features."""
+    port: Annotated[int, Field(ge=1, le=65535)] = 3000
+    """HTTP port."""
+    workers: PositiveInt = 1
+    """Worker processes."""
+    resources: Resources = Field(default_factory=Resources)
+    """Per-replica resources."""
+    batching: Batching = Field(default_factory=Batching)
+    """Adaptive batching."""
+    limits: Limits = Field(default_factory=Limits)
+    """Overload and input limits."""
+    rollout: Rollout = Field(default_factory=Rollout)
+    """Traffic policy for new versions."""
+    log_inferences: bool = True
+    """Record inputs and outputs for monitoring."""
+
+    @field_validator("inputs")
+    @classmethod
+    def _unique(cls, inputs: list[str]) -> list[str]:
+        duplicates = sorted({name for name in inputs if inputs.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"inputs listed twice: {', '.join(duplicates)}")
+        return inputs

@@ -1,0 +1,168 @@
+"""Schema of the `trainer` group: Lightning Trainer settings, precision, optimiser, callbacks."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import Field, field_validator, model_validator
+
+from mlops_declare.config.base import NonNegativeInt, PositiveFloat, PositiveInt, StrictModel
+
+Precision = Literal[
+    "auto",
+    "32-true",
+    "16-mixed",
+    "bf16-mixed",
+    "16-true",
+    "bf16-true",
+    "64-true",
+    "transformer-engine",
+]
+"""Lightning's precision strings, plus `auto` (bf16-mixed where the GPU supports bf16, else 32-true)."""
+
+PRECISION_ALIASES = {
+    "16": "16-mixed",
+    "fp16": "16-mixed",
+    "bf16": "bf16-mixed",
+    "32": "32-true",
+    "fp32": "32-true",
+    "64": "64-true",
+    "fp64": "64-true",
+    "half": "16-true",
+    "fp8": "transformer-engine",
+}
+"""Common spellings that Lightning does not accept (or only as legacy aliases) -> the exact string."""
+
+Accelerator = Literal["auto", "cpu", "gpu", "cuda"]
+Strategy = Literal["auto", "ddp", "ddp_spawn", "fsdp"]
+Split = Literal["val", "test"]
+
+ALLOWED_CALLBACKS: dict[str, str] = {
+    "learning_rate_monitor": "lightning.pytorch.callbacks.LearningRateMonitor",
+    "model_summary": "lightning.pytorch.callbacks.ModelSummary",
+    "rich_model_summary": "lightning.pytorch.callbacks.RichModelSummary",
+    "timer": "lightning.pytorch.callbacks.Timer",
+    "stochastic_weight_averaging": "lightning.pytorch.callbacks.StochasticWeightAveraging",
+    "device_stats_monitor": "lightning.pytorch.callbacks.DeviceStatsMonitor",
+}
+"""The only classes a config may instantiate as callbacks: name in YAML -> import path in code."""
+
+
+class Optimizer(StrictModel):
+    """Optimiser and its hyperparameters."""
+
+    name: Literal["adam", "adamw", "sgd"] = "adamw"
+    """torch.optim class."""
+    lr: PositiveFloat = 1e-3
+    """Learning rate."""
+    weight_decay: Annotated[float, Field(ge=0.0)] = 0.0
+    """L2 penalty."""
+    momentum: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.9
+    """Momentum (sgd only)."""
+
+
+class LrScheduler(StrictModel):
+    """Learning-rate schedule, stepped once per epoch."""
+
+    name: Literal["none", "cosine", "step", "onecycle"] = "none"
+    """Schedule shape."""
+    step_size: PositiveInt = 10
+    """Epochs between decays (step)."""
+    gamma: Annotated[float, Field(gt=0.0, le=1.0)] = 0.1
+    """Decay factor (step)."""
+    warmup_epochs: NonNegativeInt = 0
+    """Linear warm-up epochs before the schedule."""
+
+
+class EarlyStopping(StrictModel):
+    """Stop when the monitored validation metric stops improving."""
+
+    metric: str = "loss"
+    """Validation metric to watch (one the task computes)."""
+    patience: PositiveInt = 5
+    """Epochs without improvement before stopping."""
+    min_delta: Annotated[float, Field(ge=0.0)] = 0.0
+    """Smallest change that counts as improvement."""
+
+
+class Checkpointing(StrictModel):
+    """Keep the best checkpoints by a validation metric."""
+
+    metric: str = "loss"
+    """Validation metric that ranks checkpoints."""
+    save_top_k: Annotated[int, Field(ge=-1)] = 1
+    """How many best checkpoints to keep (-1: all)."""
+
+
+class Callback(StrictModel):
+    """An extra Lightning callback, chosen from an allow-list; no arbitrary import paths."""
+
+    name: str
+    """One of the allowed callback names."""
+    params: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    """Keyword arguments for the callback."""
+
+    @field_validator("name")
+    @classmethod
+    def _allowed(cls, name: str) -> str:
+        if name not in ALLOWED_CALLBACKS:
+            allowed = ", ".join(repr(option) for option in sorted(ALLOWED_CALLBACKS))
+            raise ValueError(f"{name!r} is not an allowed callback; allowed: {allowed}")
+        return name
+
+
+class TrainerConfig(StrictModel):
+    """How Lightning trains: devices, precision, epochs, optimiser, early stopping, logging."""
+
+    accelerator: Accelerator = "auto"
+    """Where to train: auto, cpu, gpu (alias cuda)."""
+    devices: Union[PositiveInt, Literal["auto"], list[NonNegativeInt]] = "auto"
+    """Number of devices, `auto`, or a list of device indices."""
+    strategy: Strategy = "auto"
+    """Distribution strategy; ddp on CPU uses gloo."""
+    num_nodes: PositiveInt = 1
+    """Machines taking part."""
+    precision: Precision = "32-true"
+    """Lightning precision string, or auto."""
+    matmul_precision: Literal["highest", "high", "medium"] = "highest"
+    """torch.set_float32_matmul_precision; `high` enables TF32 on Ampere+ GPUs."""
+    max_epochs: PositiveInt = 20
+    """Upper bound on epochs."""
+    gradient_clip_val: Annotated[float, Field(ge=0.0)] | None = None
+    """Clip gradients to this norm; none disables clipping."""
+    accumulate_grad_batches: PositiveInt = 1
+    """Batches per optimiser step."""
+    optimizer: Optimizer = Field(default_factory=Optimizer)
+    """Optimiser."""
+    lr_scheduler: LrScheduler = Field(default_factory=LrScheduler)
+    """Learning-rate schedule."""
+    early_stopping: EarlyStopping | None = None
+    """Early stopping, or none."""
+    checkpointing: Checkpointing = Field(default_factory=Checkpointing)
+    """Best-k checkpoints."""
+    metrics: list[str] = Field(default_factory=list)
+    """Metrics to compute on val and test; empty means every metric of the task."""
+    objective: str = "loss"
+    """Metric that ranks sweep runs and checkpoints."""
+    seed: int = 42
+    """Global seed."""
+    deterministic: bool = False
+    """Force deterministic algorithms (slower)."""
+    compile: bool = False
+    """Wrap the model in torch.compile."""
+    logger: Literal["csv", "tensorboard"] = "csv"
+    """Where metrics are logged."""
+    progress_bar: bool = True
+    """Show a progress bar."""
+    callbacks: list[Callback] = Field(default_factory=list)
+    """Extra callbacks from the allow-list."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TrainerConfig:
+        if self.accelerator == "cpu" and self.strategy == "fsdp":
+            raise ValueError("strategy 'fsdp' needs GPUs; use 'ddp' or 'auto' on cpu")
+        if self.precision == "transformer-engine" and self.strategy == "ddp_spawn":
+            raise ValueError("precision 'transformer-engine' does not work with strategy 'ddp_spawn'")
+        if isinstance(self.devices, list) and len(set(self.devices)) != len(self.devices):
+            raise ValueError(f"`devices` lists a device twice: {self.devices}")
+        return self
