@@ -1,0 +1,19 @@
+"""Steps that belong to no runtime package: recording what configuration a run used."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlops_declare.steps import StepContext, write_json_atomic
+
+
+def snapshot_config(context: StepContext) -> dict[str, Any]:
+    """Record the validated config (secrets as `${oc.env:VAR}` references) in the run directory."""
+    path = context.run_dir / "config.json"
+    write_json_atomic(path, context.loaded.snapshot)
+    return {
+        "config_path": str(path.relative_to(context.project_root)) if path.is_relative_to(context.project_root) else str(path),
+        "fingerprint": context.loaded.fingerprint,
+        "choices": context.loaded.choices,
+        "logical_date": context.logical_date,
+    }
