@@ -26,21 +26,6 @@ STEP_FUNCTIONS: dict[str, str] = {
 }
 """Step name -> "module:function". A step exists here only once it is implemented."""
 
-STEP_ORDER: tuple[str, ...] = (
-    "snapshot_config",
-    "ingest",
-    "validate_data",
-    "train",
-    "evaluate",
-    "gate",
-    "register",
-    "promote",
-    "build_service",
-    "deploy",
-    "monitor",
-)
-"""Pipeline order of every step the system knows; only implemented ones are planned."""
-
 RUN_ID_PATTERN = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
@@ -73,8 +58,8 @@ class StepContext:
 
 
 def available_steps() -> tuple[str, ...]:
-    """Implemented steps in pipeline order."""
-    return tuple(name for name in STEP_ORDER if name in STEP_FUNCTIONS)
+    """Names of the implemented steps (the compiler orders them into a plan)."""
+    return tuple(sorted(STEP_FUNCTIONS))
 
 
 def safe_run_id(run_id: str) -> str:
@@ -148,12 +133,12 @@ def run_pipeline(
     project_root: Path,
     run_id: str,
     logical_date: str,
-    steps: tuple[str, ...] | None = None,
+    steps: tuple[str, ...],
     on_step: Callable[[str, dict[str, Any]], None] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """The local runner: every implemented step in order."""
+    """The local runner: the given steps (a plan's order) one after another."""
     results: dict[str, dict[str, Any]] = {}
-    for name in steps or available_steps():
+    for name in steps:
         results[name] = run_step(name, loaded, project_root, run_id, logical_date)
         if on_step is not None:
             on_step(name, results[name])
