@@ -166,3 +166,39 @@ class TrainerConfig(StrictModel):
         if isinstance(self.devices, list) and len(set(self.devices)) != len(self.devices):
             raise ValueError(f"`devices` lists a device twice: {self.devices}")
         return self
+
+
+HOPPER = (9, 0)
+AMPERE = (8, 0)
+
+
+def precision_problem(
+    precision: str,
+    accelerator: str,
+    device_capability: tuple[int, int] | None,
+    has_cuda: bool,
+) -> str | None:
+    """Why `precision` cannot run on this accelerator, or None.
+
+    The compiler calls it with `device_capability=None` and `has_cuda=False` (only what the
+    config says is known); training calls it again on the real device with the same wording.
+    """
+    on_cpu = accelerator == "cpu" or (accelerator == "auto" and not has_cuda and device_capability is not None)
+    if accelerator in ("gpu", "cuda") and device_capability is not None and not has_cuda:
+        return f"accelerator {accelerator!r} needs a CUDA GPU; this run has only CPU (use accelerator: cpu)"
+    if precision in ("16-mixed", "16-true") and on_cpu:
+        return f"{precision!r} needs a CUDA GPU; this run has only CPU (use 32-true or bf16-mixed)"
+    if precision == "transformer-engine":
+        if on_cpu:
+            return "'transformer-engine' (FP8) needs an NVIDIA Hopper GPU (H100/H200); this run has only CPU (use bf16-mixed)"
+        if device_capability is not None and device_capability < HOPPER:
+            major, minor = device_capability
+            return (
+                f"'transformer-engine' (FP8) needs an NVIDIA Hopper GPU (compute capability 9.0+); "
+                f"this GPU has {major}.{minor} (use bf16-mixed)"
+            )
+    if precision in ("bf16-mixed", "bf16-true") and has_cuda and device_capability is not None:
+        if device_capability < AMPERE:
+            major, minor = device_capability
+            return f"{precision!r} needs an Ampere or newer GPU (compute capability 8.0+); this GPU has {major}.{minor} (use 16-mixed)"
+    return None
