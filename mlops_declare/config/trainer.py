@@ -180,12 +180,12 @@ def precision_problem(
 ) -> str | None:
     """Why `precision` cannot run on this accelerator, or None.
 
-    The compiler calls it with `device_capability=None` and `has_cuda=False` (only what the
-    config says is known); training calls it again on the real device with the same wording.
+    The compiler calls it with the configured accelerator, `device_capability=None` and
+    `has_cuda=False` (only what the config says is known). Training calls it again with the
+    accelerator it resolved on the real machine ('cpu' when `auto` found no GPU) and the GPU's
+    compute capability, so both report the same wording.
     """
-    on_cpu = accelerator == "cpu" or (accelerator == "auto" and not has_cuda and device_capability is not None)
-    if accelerator in ("gpu", "cuda") and device_capability is not None and not has_cuda:
-        return f"accelerator {accelerator!r} needs a CUDA GPU; this run has only CPU (use accelerator: cpu)"
+    on_cpu = accelerator == "cpu"
     if precision in ("16-mixed", "16-true") and on_cpu:
         return f"{precision!r} needs a CUDA GPU; this run has only CPU (use 32-true or bf16-mixed)"
     if precision == "transformer-engine":
