@@ -9,7 +9,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from mlops_declare.errors import MlopsDeclareError
+from mlops_declare.errors import ConfigError, MlopsDeclareError
 
 COMMAND_MODULES: tuple[str, ...] = ("mlops_declare.cli.core",)
 """Modules with a `register(subparsers)` function; each verb's heavy imports happen in its handler."""
@@ -52,11 +52,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.handler(args)
         return code
+    except ConfigError as exc:
+        # Config errors are already one line per problem: file, YAML path, message.
+        if os.environ.get(FULL_ERROR_VARIABLE) == "1":
+            traceback.print_exc()
+        print(exc, file=sys.stderr)
+        return 2
     except MlopsDeclareError as exc:
         if os.environ.get(FULL_ERROR_VARIABLE) == "1":
             traceback.print_exc()
         else:
-            print(f"error: {exc}" if "\n" not in str(exc) else f"error:\n{exc}", file=sys.stderr)
+            print(f"error: {exc}", file=sys.stderr)
             print(f"(set {FULL_ERROR_VARIABLE}=1 for a traceback)", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -3,7 +3,163 @@
 from __future__ import annotations
 
 import argparse
+import datetime
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from mlops_declare.cli import add_config_arguments
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Filled in by the foundation work."""
+    init = subparsers.add_parser("init", help="create a new project folder with a working conf/", description="Create DIR with the example conf/ and schemas/ (never overwrites).")
+    init.add_argument("directory", metavar="DIR", help="folder to create (or an empty existing one)")
+    init.add_argument("--name", help="project name written into conf/config.yaml")
+    init.set_defaults(handler=run_init)
+
+    validate = subparsers.add_parser("validate", help="compose and validate the config; every error names file, path and fix", description="Compose conf/ with overrides, validate every group and the cross-group rules.")
+    add_config_arguments(validate)
+    validate.add_argument("--print", dest="print_config", action="store_true", help="print the validated config as JSON")
+    validate.set_defaults(handler=run_validate)
+
+    compile_ = subparsers.add_parser("compile", help="write plan.json, dags/, the BentoML service project and schemas/", description="Compile the config into plan.json, Airflow DAGs, the BentoML service project and JSON Schemas.")
+    add_config_arguments(compile_)
+    compile_.add_argument("--check", action="store_true", help="write nothing; exit 1 if committed output is stale")
+    compile_.set_defaults(handler=run_compile)
+
+    plan = subparsers.add_parser("plan", help="show what compile would add, change or remove", description="Show the plan (steps, DAGs) and what `compile` would change on disk.")
+    add_config_arguments(plan)
+    plan.add_argument("--json", action="store_true", help="print plan.json instead of a summary")
+    plan.set_defaults(handler=run_plan)
+
+    schema = subparsers.add_parser("schema", help="write the config's JSON Schemas under schemas/", description="Export the JSON Schemas of the config groups.")
+    schema.add_argument("--output-dir", default=".", help="project root that holds schemas/ (default: .)")
+    schema.add_argument("--check", action="store_true", help="write nothing; exit 1 if schemas/ is stale")
+    schema.set_defaults(handler=run_schema)
+
+    run = subparsers.add_parser("run", help="run the pipeline locally: every implemented step in order", description="Run the compiled pipeline locally, in plan order, for one logical date.")
+    add_config_arguments(run)
+    run.add_argument("--logical-date", default=None, help="YYYY-MM-DD the run is for (default: today, UTC)")
+    run.add_argument("--run-id", default=None, help="run directory name (default: derived from project, date and config)")
+    run.set_defaults(handler=run_run)
+
+
+def _load(args: argparse.Namespace) -> Any:
+    from mlops_declare.config import load_config
+
+    return load_config(args.config_dir, args.overrides)
+
+
+def _implemented_steps() -> tuple[str, ...]:
+    from mlops_declare.steps import available_steps
+
+    return available_steps()
+
+
+def _compile(args: argparse.Namespace) -> tuple[Any, Any, dict[str, str], Path]:
+    from mlops_declare.compiler import compile_outputs
+    from mlops_declare.project import project_root_for
+
+    loaded = _load(args)
+    root = project_root_for(args.config_dir)
+    source = Path(args.config_dir).name if Path(args.config_dir).is_absolute() else Path(args.config_dir).as_posix()
+    plan, files = compile_outputs(loaded, _implemented_steps(), source=source)
+    return loaded, plan, files, root
+
+
+def run_init(args: argparse.Namespace) -> int:
+    from mlops_declare.project import init_project
+
+    target = Path(args.directory)
+    init_project(target, args.name)
+    print(f"created {target}/conf and {target}/schemas")
+    print(f"next: cd {target} && mlops-declare validate && mlops-declare run")
+    return 0
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    from mlops_declare.compiler import cross_group_problems
+    from mlops_declare.errors import CompileError
+
+    loaded = _load(args)
+    problems = cross_group_problems(loaded)
+    if problems:
+        raise CompileError(problems)
+    if args.print_config:
+        print(json.dumps(loaded.snapshot, indent=2, sort_keys=True))
+        return 0
+    choices = ", ".join(f"{group}={option}" for group, option in loaded.choices.items() if option)
+    print(f"valid: project {loaded.config.project.name!r} ({choices})")
+    print(f"config fingerprint {loaded.fingerprint}")
+    return 0
+
+
+def run_compile(args: argparse.Namespace) -> int:
+    from mlops_declare.project import check_outputs, write_outputs
+
+    _loaded, plan, files, root = _compile(args)
+    if args.check:
+        diff = check_outputs(root, files)
+        print(f"up to date: {len(diff.unchanged)} generated files match the config (plan {plan.fingerprint[:12]})")
+        return 0
+    diff = write_outputs(root, files)
+    print(diff.summary())
+    print(f"plan {plan.fingerprint[:12]}: {len(plan.steps)} steps, DAGs: {', '.join(dag.dag_id for dag in plan.dags)}")
+    return 0
+
+
+def run_plan(args: argparse.Namespace) -> int:
+    from mlops_declare.project import diff_outputs
+
+    _loaded, plan, files, root = _compile(args)
+    if args.json:
+        sys.stdout.write(plan.to_json())
+        return 0
+    print(f"project {plan.project}: config fingerprint {plan.config_fingerprint[:12]}, plan {plan.fingerprint[:12]}")
+    for dag in plan.dags:
+        print(f"DAG {dag.dag_id} (schedule {dag.schedule}): {' -> '.join(dag.steps)}")
+    print(f"service {plan.service.name}: serves {plan.service.model}")
+    print(diff_outputs(root, files).summary())
+    return 0
+
+
+def run_schema(args: argparse.Namespace) -> int:
+    from mlops_declare.config.schema import SCHEMA_DIR, render_schemas
+    from mlops_declare.project import check_outputs, write_outputs
+
+    root = Path(args.output_dir).resolve()
+    files = {f"{SCHEMA_DIR}/{name}": text for name, text in render_schemas().items()}
+    if args.check:
+        check_outputs(root, files, what="schema")
+        print(f"up to date: {len(files)} schemas")
+        return 0
+    print(write_outputs(root, files).summary())
+    return 0
+
+
+def run_run(args: argparse.Namespace) -> int:
+    from mlops_declare.steps import run_pipeline
+
+    loaded, plan, _files, root = _compile(args)
+    logical_date = args.logical_date or datetime.datetime.now(datetime.UTC).date().isoformat()
+    _check_date(logical_date)
+    run_id = args.run_id or f"{plan.project}_{logical_date}_{loaded.fingerprint[:8]}"
+    steps = tuple(step.name for step in plan.steps)
+    print(f"run {run_id}: {' -> '.join(steps)}")
+
+    def report(name: str, result: dict[str, Any]) -> None:
+        print(f"  {name}: done {json.dumps(result, sort_keys=True, default=str)[:300]}")
+
+    run_pipeline(loaded, root, run_id, logical_date, steps, on_step=report)
+    print(f"run {run_id} finished; results in {Path(loaded.config.project.home) / 'runs' / run_id}")
+    return 0
+
+
+def _check_date(text: str) -> None:
+    from mlops_declare.errors import MlopsDeclareError
+
+    try:
+        datetime.date.fromisoformat(text)
+    except ValueError:
+        raise MlopsDeclareError(f"--logical-date: {text!r} is not a date (YYYY-MM-DD)") from None

@@ -1,3 +1,31 @@
-"""x"""
-class Plan: ...
-def compile_plan(): ...
+"""Pure compilation: validated config -> Plan -> {relative path: text} of every generated file."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from mlops_declare.compiler.airflow import render_dags
+from mlops_declare.compiler.bentoml import render_service_project
+from mlops_declare.compiler.checks import cross_group_problems
+from mlops_declare.compiler.plan import Plan, compile_plan
+from mlops_declare.config import LoadedConfig
+from mlops_declare.config.schema import SCHEMA_DIR, render_schemas
+
+PLAN_FILE = "plan.json"
+
+
+def render_outputs(plan: Plan, loaded: LoadedConfig, source: str) -> dict[str, str]:
+    """Every generated file, keyed by path relative to the project root; same plan, same bytes."""
+    files = {PLAN_FILE: plan.to_json()}
+    files.update(render_dags(plan, source))
+    files.update(render_service_project(plan, loaded.config, source))
+    files.update({f"{SCHEMA_DIR}/{name}": text for name, text in render_schemas().items()})
+    return dict(sorted(files.items()))
+
+
+def compile_outputs(loaded: LoadedConfig, implemented: Iterable[str], source: str = "conf") -> tuple[Plan, dict[str, str]]:
+    plan = compile_plan(loaded, implemented)
+    return plan, render_outputs(plan, loaded, source)
+
+
+__all__ = ["PLAN_FILE", "Plan", "compile_outputs", "compile_plan", "cross_group_problems", "render_outputs"]

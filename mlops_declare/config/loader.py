@@ -36,6 +36,12 @@ class LoadedConfig:
     fingerprint: str
     secret_values: Mapping[str, str] = field(default_factory=dict, repr=False)
     """Secret value -> its `${oc.env:VAR}` reference; never serialised."""
+    sources: tuple[_Layer, ...] = field(default=(), repr=False, compare=False)
+    """Where each value came from, for error messages."""
+
+    def locate(self, path: str) -> str:
+        """The file (or 'command line') that set the dotted `path`."""
+        return _file_for(list(self.sources), path) if self.sources else "config"
 
     def scrub(self, text: str) -> str:
         """`text` with every secret value replaced, for logs and messages."""
@@ -126,6 +132,7 @@ def _validate(
         overrides=overrides,
         fingerprint=fingerprint_of(snapshot),
         secret_values=secrets,
+        sources=tuple(layers),
     )
 
 
