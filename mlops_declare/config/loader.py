@@ -137,13 +137,13 @@ def _validate(
 
 
 def _display_root(config_dir: Path) -> str:
-    text = str(config_dir)
-    if config_dir.is_absolute():
-        try:
-            text = os.path.relpath(config_dir)
-        except ValueError:
-            pass
-    return text.rstrip("/") or "."
+    """How files are named in messages: relative to the working directory when inside it, else `conf/...`."""
+    absolute = config_dir.resolve()
+    try:
+        text = absolute.relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        text = absolute.name
+    return text or "."
 
 
 def group_options(directory: Path, group: str) -> list[str]:
@@ -224,7 +224,12 @@ def _compose(
                 raise ConfigError([ConfigIssue(f"{display}/{CONFIG_NAME}.yaml", "", _first_line(exc))]) from None
             assert bad is not None
             path = bad.group(1)
-            remaining.remove(culprit)
+            index = remaining.index(culprit)
+            if _is_schema_key(path) and not culprit.startswith("+"):
+                # The schema has the key but this YAML leaves it out: add it instead of failing.
+                remaining[index] = f"++{culprit}"
+                continue
+            remaining.pop(index)
             dropped[culprit] = (path, _unknown_override_message(path))
         except YAMLError as exc:
             raise ConfigError(_yaml_issues(directory, display, exc)) from None
@@ -246,6 +251,11 @@ def _override_for_key(overrides: list[str], key: str) -> str | None:
         if override.split("=", 1)[0].lstrip("+~") == key:
             return override
     return None
+
+
+def _is_schema_key(path: str) -> bool:
+    parts = path.split(".")
+    return parts[-1] in keys_at(ProjectConfig, parts[:-1])
 
 
 def _unknown_override_message(path: str) -> str:
@@ -285,8 +295,8 @@ def _yaml_issues(directory: Path, display: str, exc: Exception) -> list[ConfigIs
     filename = getattr(mark, "name", "") if mark else ""
     file = _display_file(directory, display, filename)
     if "found duplicate key" in str(exc) and filename and os.path.isfile(filename):
-        with open(filename, encoding="utf-8") as handle:
-            duplicates = list(_duplicate_keys(yaml.compose(handle)))
+        text = Path(filename).read_text(encoding="utf-8")
+        duplicates = list(_duplicate_keys(yaml.compose(text), _package_prefix(directory, Path(filename), text)))
         if duplicates:
             return [
                 ConfigIssue(file, path, f"duplicate key (line {line}); each key may appear once per mapping")
@@ -295,6 +305,18 @@ def _yaml_issues(directory: Path, display: str, exc: Exception) -> list[ConfigIs
     line = f"line {mark.line + 1}" if mark else ""
     problem = getattr(exc, "problem", None) or _first_line(exc)
     return [ConfigIssue(file, line, f"invalid YAML: {problem}")]
+
+
+def _package_prefix(directory: Path, filename: Path, text: str) -> str:
+    """The dotted prefix a file's keys land under: its group, unless a `# @package` header says otherwise."""
+    header = re.search(r"^#\s*@package\s+(\S+)", text, re.MULTILINE)
+    if header:
+        return "" if header.group(1) == "_global_" else header.group(1)
+    try:
+        relative = filename.resolve().relative_to(directory)
+    except ValueError:
+        return ""
+    return ".".join(relative.parts[:-1])
 
 
 def _display_file(directory: Path, display: str, filename: str) -> str:
@@ -391,8 +413,6 @@ def _depth_defined(layer: _Layer, parts: list[str]) -> int:
         else:
             break
         depth += 1
-    if depth == len(layer.package) and not (isinstance(layer.data, dict) and layer.data):
-        return 0
     return depth
 
 
