@@ -26,7 +26,7 @@ ENV_REFERENCE = re.compile(r"\$\{oc\.env:[^}]*\}")
 class LoadedConfig:
     """A validated config plus what produced it; `snapshot` is safe to write anywhere."""
 
-    config: ProjectConfig
+    config: ProjectConfig = field(repr=False)
     snapshot: dict[str, Any]
     """The validated config as JSON, with secrets replaced by their `${oc.env:VAR}` reference."""
     choices: dict[str, str | None]
