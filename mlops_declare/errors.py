@@ -53,3 +53,7 @@ def render_issues(issues: list[ConfigIssue]) -> str:
 
 class MlopsDeclareWarning(UserWarning):
     """A problem worth telling the user about that does not stop the run."""
+
+
+class TrainingError(MlopsDeclareError):
+    """Training could not start or stopped: impossible precision, non-finite loss, bad package."""

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal, Union
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from mlops_declare.config.base import Fraction, NonNegativeInt, PositiveInt, StrictModel
 
@@ -38,14 +39,24 @@ class GradualPruning(StrictModel):
     """Prune every this many epochs."""
     schedule: PruningSchedule = "cubic"
     """Interpolation from init to final sparsity (cubic as in gradual magnitude pruning)."""
-    include: list[str] = Field(default_factory=lambda: [r".*\.weight$"])
-    """Regexes of parameter names to prune."""
+    include: list[str] = Field(default_factory=lambda: [r".*\.weight$"], min_length=1)
+    """Regexes (re.search) of parameter names to prune, e.g. `layers\.0\.weight`; weight matrices of Linear/Conv layers qualify."""
     exclude: list[str] = Field(default_factory=list)
-    """Regexes of parameter names never pruned (e.g. the output layer)."""
+    """Regexes (re.search) of parameter names never pruned (e.g. `^output\.` for the output layer)."""
     fine_tune_epochs: NonNegativeInt = 0
     """Epochs trained after the last pruning step."""
     lottery_ticket: bool = False
     """Reset surviving weights to their initial values after pruning (off by default)."""
+
+    @field_validator("include", "exclude")
+    @classmethod
+    def _compiles(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{pattern!r} is not a valid regular expression ({exc})") from None
+        return patterns
 
     @model_validator(mode="after")
     def _consistent(self) -> GradualPruning:

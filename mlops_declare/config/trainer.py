@@ -202,3 +202,10 @@ def precision_problem(
             major, minor = device_capability
             return f"{precision!r} needs an Ampere or newer GPU (compute capability 8.0+); this GPU has {major}.{minor} (use 16-mixed)"
     return None
+
+
+def auto_precision(device_capability: tuple[int, int] | None, has_cuda: bool) -> str:
+    """What `precision: auto` means on a device: bf16-mixed where the GPU supports bf16, else 32-true."""
+    if has_cuda and device_capability is not None and device_capability >= AMPERE:
+        return "bf16-mixed"
+    return "32-true"

@@ -1,0 +1,338 @@
+"""One training run from a validated config: Trainer from config, fit, prune, evaluate, export the package."""
+
+from __future__ import annotations
+
+import importlib
+import math
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from torch import nn
+
+from mlops_declare.config import LoadedConfig
+from mlops_declare.config.model import HIGHER_IS_BETTER
+from mlops_declare.config.pruning import GradualPruning
+from mlops_declare.config.trainer import ALLOWED_CALLBACKS, TrainerConfig
+from mlops_declare.errors import TrainingError
+from mlops_declare.train.data import TrainingData
+from mlops_declare.train.evaluate import evaluate_split
+from mlops_declare.train.module import ArrayDataModule, TaskModule, selected_metrics
+from mlops_declare.train.networks import architecture_for, build_network
+from mlops_declare.train.package import export_package, load_checkpoint_state
+from mlops_declare.train.precision import PrecisionDecision, apply_matmul_precision, resolve_precision
+from mlops_declare.train.pruning import PruningCallback, epochs_needed
+from mlops_declare.train.report import pruning_report
+
+PACKAGE_DIRECTORY = "model"
+
+# Lightning's advice for big datasets; noise for the small in-memory tables this trains on.
+QUIET_WARNINGS = (
+    r".*does not have many workers.*",
+    r".*smaller than the logging interval.*",
+    r".*Checkpoint directory .* exists and is not empty.*",
+)
+
+
+@dataclass
+class TrainingResult:
+    """What a run produced; `package_dir` is None on DDP ranks other than 0."""
+
+    package_dir: Path | None
+    metrics: dict[str, dict[str, float]]
+    precision: PrecisionDecision
+    objective: str
+    pruning_report: dict[str, Any] | None = None
+    epochs_trained: int = 0
+    weights_from: str = "last epoch"
+    best_checkpoint: str | None = None
+    log_dir: Path | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "package_dir": str(self.package_dir) if self.package_dir else None,
+            "metrics": self.metrics,
+            "precision_used": self.precision.used,
+            "precision": self.precision.to_json(),
+            "objective": self.objective,
+            "objective_value": self.metrics.get("val", {}).get(self.objective),
+            "epochs_trained": self.epochs_trained,
+            "weights_from": self.weights_from,
+            "best_checkpoint": self.best_checkpoint,
+            "pruning": _pruning_summary(self.pruning_report),
+        }
+
+
+def train_model(
+    loaded: LoadedConfig, data: TrainingData, output_dir: Path, *, fast_dev_run: bool = False
+) -> TrainingResult:
+    """Train `loaded.config.model` on `data` and write the package to `output_dir/model` (rank 0 only)."""
+    config = loaded.config
+    trainer_config, pruning = config.trainer, config.pruning
+    gradual = pruning if isinstance(pruning, GradualPruning) else None
+    if gradual is not None and not fast_dev_run:
+        check_schedule_fits(trainer_config, gradual)
+    if gradual is not None and trainer_config.strategy == "ddp_spawn":
+        raise TrainingError("pruning with trainer.strategy 'ddp_spawn' is not supported; use strategy 'ddp'")
+    decision = resolve_precision(trainer_config)
+    apply_matmul_precision(decision)
+    L.seed_everything(trainer_config.seed, workers=True, verbose=False)
+    architecture = architecture_for(config.model, data)
+    metric_names = selected_metrics(trainer_config, config.model.task)
+    check_monitored_metrics(trainer_config, metric_names)
+    network = build_network(architecture)
+    module = TaskModule(network, architecture, trainer_config, metric_names, decision.used)
+    pruning_callback = PruningCallback(gradual, trainer_config.seed) if gradual else None
+    output_dir = Path(output_dir)
+    trainer = build_trainer(trainer_config, decision, output_dir, data, config.data.batch_size, pruning_callback, fast_dev_run)
+    fit(trainer, module, ArrayDataModule(data, config.data.batch_size), trainer_config.compile)
+    if not trainer.is_global_zero:
+        return TrainingResult(None, {}, decision, trainer_config.objective)
+    return finish(loaded, data, output_dir, trainer, module, architecture, metric_names, decision, pruning_callback)
+
+
+def check_schedule_fits(trainer: TrainerConfig, pruning: GradualPruning) -> None:
+    needed = epochs_needed(pruning)
+    if trainer.max_epochs < needed:
+        raise TrainingError(
+            f"trainer.max_epochs ({trainer.max_epochs}) is shorter than the pruning schedule: "
+            f"pruning.end_epoch ({pruning.end_epoch}) + 1 + pruning.fine_tune_epochs ({pruning.fine_tune_epochs}) "
+            f"= {needed} epochs; raise trainer.max_epochs or lower pruning.end_epoch"
+        )
+
+
+def check_monitored_metrics(trainer: TrainerConfig, metric_names: list[str]) -> None:
+    """Early stopping, checkpointing and the objective must watch a metric the run computes."""
+    watched = {"trainer.objective": trainer.objective, "trainer.checkpointing.metric": trainer.checkpointing.metric}
+    if trainer.early_stopping is not None:
+        watched["trainer.early_stopping.metric"] = trainer.early_stopping.metric
+    for key, name in watched.items():
+        if name not in metric_names:
+            raise TrainingError(f"{key}: {name!r} is not computed by this run; computed: {', '.join(metric_names)}")
+
+
+def build_trainer(
+    trainer: TrainerConfig,
+    decision: PrecisionDecision,
+    output_dir: Path,
+    data: TrainingData,
+    batch_size: int,
+    pruning_callback: PruningCallback | None,
+    fast_dev_run: bool,
+) -> L.Trainer:
+    """A Lightning Trainer with every trainer key applied."""
+    callbacks: list[Any] = [checkpoint_callback(trainer, output_dir)]
+    if trainer.early_stopping is not None:
+        from lightning.pytorch.callbacks import EarlyStopping
+
+        settings = trainer.early_stopping
+        callbacks.append(
+            EarlyStopping(
+                monitor=f"val/{settings.metric}",
+                mode=_mode(settings.metric),
+                patience=settings.patience,
+                min_delta=settings.min_delta,
+            )
+        )
+    if pruning_callback is not None:
+        callbacks.append(pruning_callback)
+    callbacks += allowed_callbacks(trainer)
+    batches = max(1, len(data.splits["train"][0]) // batch_size)
+    return L.Trainer(
+        accelerator=decision.accelerator,
+        devices=trainer.devices,
+        strategy=trainer.strategy,
+        num_nodes=trainer.num_nodes,
+        precision=decision.used,  # type: ignore[arg-type]
+        max_epochs=trainer.max_epochs,
+        min_epochs=epochs_needed(pruning_callback.pruning) if pruning_callback and not fast_dev_run else None,
+        gradient_clip_val=trainer.gradient_clip_val,
+        accumulate_grad_batches=trainer.accumulate_grad_batches,
+        deterministic=trainer.deterministic,
+        logger=build_logger(trainer, output_dir),
+        callbacks=callbacks,
+        enable_progress_bar=trainer.progress_bar,
+        enable_model_summary=False,
+        default_root_dir=output_dir,
+        log_every_n_steps=min(50, batches),
+        fast_dev_run=fast_dev_run,
+    )
+
+
+def checkpoint_callback(trainer: TrainerConfig, output_dir: Path) -> Any:
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    metric = trainer.checkpointing.metric
+    return ModelCheckpoint(
+        dirpath=output_dir / "checkpoints",
+        filename=f"epoch{{epoch:03d}}-{metric}{{val/{metric}:.4f}}",
+        auto_insert_metric_name=False,
+        monitor=f"val/{metric}",
+        mode=_mode(metric),
+        save_top_k=trainer.checkpointing.save_top_k,
+    )
+
+
+def build_logger(trainer: TrainerConfig, output_dir: Path) -> Any:
+    if trainer.logger == "tensorboard":
+        try:
+            importlib.import_module("tensorboard")
+        except ImportError:
+            raise TrainingError(
+                "trainer.logger: 'tensorboard' needs the tensorboard package; install it with `pip install tensorboard`"
+            ) from None
+        from lightning.pytorch.loggers import TensorBoardLogger
+
+        return TensorBoardLogger(save_dir=output_dir, name="logs", version="")
+    from lightning.pytorch.loggers import CSVLogger
+
+    return CSVLogger(save_dir=output_dir, name="logs", version="")
+
+
+def allowed_callbacks(trainer: TrainerConfig) -> list[Any]:
+    """Instantiate `trainer.callbacks` from the allow-list; no other import path is reachable from config."""
+    instances = []
+    for index, callback in enumerate(trainer.callbacks):
+        module_name, _, class_name = ALLOWED_CALLBACKS[callback.name].rpartition(".")
+        factory = getattr(importlib.import_module(module_name), class_name)
+        try:
+            instances.append(factory(**callback.params))
+        except (TypeError, ValueError) as exc:
+            raise TrainingError(f"trainer.callbacks.{index}.params: {callback.name!r} rejected them: {exc}") from None
+    return instances
+
+
+def _mode(metric: str) -> str:
+    return "max" if HIGHER_IS_BETTER.get(metric, False) else "min"
+
+
+def fit(trainer: L.Trainer, module: TaskModule, datamodule: ArrayDataModule, compile_model: bool) -> None:
+    target: Any = torch.compile(module) if compile_model else module
+    with warnings.catch_warnings():
+        for pattern in QUIET_WARNINGS:
+            warnings.filterwarnings("ignore", message=pattern)
+        try:
+            trainer.fit(target, datamodule=datamodule)
+        except torch.multiprocessing.ProcessRaisedException as exc:
+            # ddp_spawn re-raises a worker's error with its traceback; keep the worker's last line.
+            raise TrainingError(f"a training process failed: {str(exc).strip().splitlines()[-1]}") from None
+
+
+def finish(
+    loaded: LoadedConfig,
+    data: TrainingData,
+    output_dir: Path,
+    trainer: L.Trainer,
+    module: TaskModule,
+    architecture: dict[str, Any],
+    metric_names: list[str],
+    decision: PrecisionDecision,
+    pruning_callback: PruningCallback | None,
+) -> TrainingResult:
+    """Rank 0 after fit: pick the weights, finish pruning, evaluate on val/test, write the package."""
+    config = loaded.config
+    network: nn.Module = module.network
+    weights_from, best = "last epoch", _best_checkpoint(trainer)
+    if pruning_callback is None and best:
+        # Pruned runs export their final (sparsest, fine-tuned) weights; dense runs their best checkpoint.
+        state = load_checkpoint_state(Path(best))
+        network.load_state_dict({key.removeprefix("network."): value for key, value in state.items() if key.startswith("network.")})
+        weights_from = f"best checkpoint ({Path(best).name})"
+    network = network.float().cpu().eval()
+    report = None
+    if pruning_callback is not None:
+        dense = pruning_callback.dense_network(architecture)
+        network, final_architecture = pruning_callback.finalize(network, architecture, trainer.current_epoch)
+        dense = dense if dense is not None else pruning_callback.dense_network(architecture)
+        assert dense is not None
+        assert isinstance(config.pruning, GradualPruning)
+        report = pruning_report(
+            config.pruning, pruning_callback.steps, (dense, architecture), (network, final_architecture), data, metric_names
+        )
+        architecture = final_architecture
+    metrics = {
+        split: evaluate_split(network, architecture, *data.splits[split], metric_names) for split in ("val", "test")
+    }
+    _log_final_metrics(trainer, metrics)
+    spec = package_spec(loaded, data, architecture, decision, metric_names, weights_from)
+    package_dir = export_package(
+        output_dir / PACKAGE_DIRECTORY, network, spec, metrics, loaded.snapshot, data.preprocessing_path, report
+    )
+    return TrainingResult(
+        package_dir=package_dir,
+        metrics=metrics,
+        precision=decision,
+        objective=config.trainer.objective,
+        pruning_report=report,
+        epochs_trained=trainer.current_epoch,
+        weights_from=weights_from,
+        best_checkpoint=best,
+        log_dir=Path(trainer.logger.log_dir) if trainer.logger and trainer.logger.log_dir else None,
+    )
+
+
+def _best_checkpoint(trainer: L.Trainer) -> str | None:
+    callback = trainer.checkpoint_callback
+    path = getattr(callback, "best_model_path", "") if callback is not None else ""
+    return path if path and Path(path).is_file() else None
+
+
+def _log_final_metrics(trainer: L.Trainer, metrics: dict[str, dict[str, float]]) -> None:
+    if trainer.logger is None:
+        return
+    flat = {f"final_{split}/{name}": value for split, values in metrics.items() for name, value in values.items()}
+    trainer.logger.log_metrics({key: value for key, value in flat.items() if math.isfinite(value)}, step=trainer.global_step)
+    trainer.logger.save()
+
+
+def package_spec(
+    loaded: LoadedConfig,
+    data: TrainingData,
+    architecture: dict[str, Any],
+    decision: PrecisionDecision,
+    metric_names: list[str],
+    weights_from: str,
+) -> dict[str, Any]:
+    """The model spec: everything serving needs to rebuild, feed and interpret the network."""
+    import lightning
+
+    from mlops_declare import __version__
+
+    config = loaded.config
+    return {
+        "name": config.model.name,
+        "task": config.model.task,
+        "architecture": architecture,
+        "input_schema": data.input_schema(),
+        "class_names": data.class_names or _default_class_names(architecture),
+        "precision": decision.to_json(),
+        "precision_used": decision.used,
+        "metrics": metric_names,
+        "objective": config.trainer.objective,
+        "objective_higher_is_better": HIGHER_IS_BETTER.get(config.trainer.objective, False),
+        "weights_from": weights_from,
+        "dataset_fingerprint": data.dataset_fingerprint,
+        "config_fingerprint": loaded.fingerprint,
+        "versions": {"mlops_declare": __version__, "torch": torch.__version__, "lightning": lightning.__version__},
+    }
+
+
+def _default_class_names(architecture: dict[str, Any]) -> list[str] | None:
+    if architecture["task"] == "regression":
+        return None
+    count = 2 if architecture["task"] == "binary" else int(architecture["num_outputs"])
+    return [str(index) for index in range(count)]
+
+
+def _pruning_summary(report: dict[str, Any] | None) -> dict[str, Any] | None:
+    if report is None:
+        return None
+    keys = ("method", "scope", "schedule", "final_sparsity", "speedup", "size_ratio")
+    summary = {key: report[key] for key in keys}
+    summary["before"] = {key: report["before"][key] for key in ("parameters", "nonzero_parameters", "package_bytes", "cpu_latency_ms")}
+    summary["after"] = {key: report["after"][key] for key in ("parameters", "nonzero_parameters", "package_bytes", "cpu_latency_ms")}
+    return summary

@@ -1,0 +1,202 @@
+"""The LightningModule and DataModule built from config: task loss, torchmetrics, optimiser, schedule, NaN guard."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from mlops_declare.config.model import METRICS_BY_TASK
+from mlops_declare.config.trainer import TrainerConfig
+from mlops_declare.errors import TrainingError
+from mlops_declare.train.data import TrainingData
+from mlops_declare.train.networks import outputs_to_predictions
+from mlops_declare.train.precision import non_finite_hint
+
+NON_FINITE_CHECK_EVERY = 20
+"""Batches between reads of the on-device NaN flag; reading it every batch would stall a GPU."""
+
+
+def selected_metrics(trainer: TrainerConfig, task: str) -> list[str]:
+    """The metrics a run computes: `trainer.metrics`, or every metric of the task; `loss` always."""
+    available = METRICS_BY_TASK[task]
+    names = list(trainer.metrics) or list(available)
+    unknown = [name for name in names if name not in available]
+    if unknown:
+        raise TrainingError(
+            f"trainer.metrics: {', '.join(repr(name) for name in unknown)} not computed for task {task!r}; "
+            f"allowed: {', '.join(repr(name) for name in available)}"
+        )
+    return names if "loss" in names else [*names, "loss"]
+
+
+def build_metrics(task: str, num_outputs: int, names: list[str]) -> Any:
+    """A torchmetrics MetricCollection of `names` (loss excluded) for the task."""
+    import torchmetrics as tm
+    from torchmetrics import classification as tc
+    from torchmetrics import regression as tr
+
+    def make(name: str) -> Any:
+        if task == "binary":
+            return {
+                "accuracy": tc.BinaryAccuracy,
+                "f1": tc.BinaryF1Score,
+                "auroc": tc.BinaryAUROC,
+                "precision": tc.BinaryPrecision,
+                "recall": tc.BinaryRecall,
+            }[name]()
+        if task == "multiclass":
+            # Accuracy is the share of correct rows (micro); F1/precision/recall weigh classes equally (macro).
+            average = "micro" if name == "accuracy" else "macro"
+            factory = {
+                "accuracy": tc.MulticlassAccuracy,
+                "f1": tc.MulticlassF1Score,
+                "auroc": tc.MulticlassAUROC,
+                "precision": tc.MulticlassPrecision,
+                "recall": tc.MulticlassRecall,
+            }[name]
+            return factory(num_classes=num_outputs, average=average)
+        return {"mse": tr.MeanSquaredError, "mae": tr.MeanAbsoluteError, "r2": tr.R2Score}[name]()
+
+    return tm.MetricCollection({name: make(name) for name in names if name != "loss"})
+
+
+def task_loss(outputs: torch.Tensor, targets: torch.Tensor, architecture: dict[str, Any]) -> torch.Tensor:
+    """Binary cross-entropy, cross-entropy or MSE on standardised targets; always computed in float32."""
+    outputs = outputs.float()
+    task = architecture["task"]
+    if task == "binary":
+        return nn.functional.binary_cross_entropy_with_logits(outputs.squeeze(-1), targets.float())
+    if task == "multiclass":
+        return nn.functional.cross_entropy(outputs, targets.long())
+    scaled = (targets.float() - float(architecture["target_mean"])) / float(architecture["target_std"])
+    return nn.functional.mse_loss(outputs.squeeze(-1), scaled)
+
+
+class TaskModule(L.LightningModule):
+    """Trains a network for its task and logs torchmetrics on the validation split."""
+
+    def __init__(
+        self, network: nn.Module, architecture: dict[str, Any], trainer: TrainerConfig, metric_names: list[str], precision: str
+    ) -> None:
+        super().__init__()
+        self.network = network
+        self.architecture = architecture
+        self.trainer_config = trainer
+        self.precision_used = precision
+        self.val_metrics = build_metrics(architecture["task"], int(architecture["num_outputs"]), metric_names).clone(
+            prefix="val/"
+        )
+        self.track_loss = "loss" in metric_names
+        import torchmetrics
+
+        self.val_loss = torchmetrics.MeanMetric()
+        # First non-finite loss as (optimizer step, epoch, batch); -1 while every loss was finite.
+        self.register_buffer("first_non_finite", torch.full((3,), -1, dtype=torch.long), persistent=False)
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        output: torch.Tensor = self.network(inputs)
+        return output
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        inputs, targets = batch
+        loss = task_loss(self(inputs), targets, self.architecture)
+        self._remember_non_finite(loss, batch_idx)
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(inputs))
+        return loss
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        inputs, targets = batch
+        outputs = self(inputs)
+        self.val_loss.update(task_loss(outputs, targets, self.architecture))
+        self.val_metrics.update(outputs_to_predictions(outputs, self.architecture), targets)
+        self.log("val/loss", self.val_loss, on_epoch=True, prog_bar=True, batch_size=len(inputs))
+        self.log_dict(self.val_metrics, on_epoch=True, batch_size=len(inputs))
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if (batch_idx + 1) % NON_FINITE_CHECK_EVERY == 0:
+            self.raise_if_non_finite()
+
+    def on_train_epoch_end(self) -> None:
+        self.raise_if_non_finite()
+
+    def _remember_non_finite(self, loss: torch.Tensor, batch_idx: int) -> None:
+        # Kept on the device so a GPU never waits for the check; read back every few batches.
+        position = torch.tensor([self.global_step, self.current_epoch, batch_idx], device=loss.device)
+        first_bad = (~torch.isfinite(loss.detach())) & (self.first_non_finite[0] < 0)
+        self.first_non_finite.copy_(torch.where(first_bad, position, self.first_non_finite))
+
+    def raise_if_non_finite(self) -> None:
+        step, epoch, batch = (int(value) for value in self.first_non_finite.tolist())
+        if step < 0:
+            return
+        raise TrainingError(
+            f"training stopped: the loss became NaN or infinite at step {step} (epoch {epoch}, batch {batch}) "
+            f"with precision {self.precision_used!r}; {non_finite_hint(self.precision_used)}"
+        )
+
+    def configure_optimizers(self) -> Any:
+        optimizer = build_optimizer(self.trainer_config, self.network.parameters())
+        scheduler = build_scheduler(self.trainer_config, optimizer, self.trainer)
+        if scheduler is None:
+            return optimizer
+        return {"optimizer": optimizer, "lr_scheduler": scheduler}
+
+
+def build_optimizer(trainer: TrainerConfig, parameters: Any) -> torch.optim.Optimizer:
+    settings = trainer.optimizer
+    if settings.name == "sgd":
+        return torch.optim.SGD(parameters, lr=settings.lr, momentum=settings.momentum, weight_decay=settings.weight_decay)
+    factory = torch.optim.AdamW if settings.name == "adamw" else torch.optim.Adam
+    return factory(parameters, lr=settings.lr, weight_decay=settings.weight_decay)
+
+
+def build_scheduler(trainer: TrainerConfig, optimizer: torch.optim.Optimizer, lightning_trainer: Any) -> dict[str, Any] | None:
+    """The configured schedule as a Lightning scheduler dict (epoch-wise, or step-wise for onecycle)."""
+    from torch.optim import lr_scheduler as schedules
+
+    settings = trainer.lr_scheduler
+    if settings.name == "onecycle":
+        total = max(1, int(lightning_trainer.estimated_stepping_batches))
+        return {
+            "scheduler": schedules.OneCycleLR(optimizer, max_lr=trainer.optimizer.lr, total_steps=total),
+            "interval": "step",
+        }
+    warmup = settings.warmup_epochs
+    main: Any = None
+    if settings.name == "cosine":
+        main = schedules.CosineAnnealingLR(optimizer, T_max=max(1, trainer.max_epochs - warmup))
+    elif settings.name == "step":
+        main = schedules.StepLR(optimizer, step_size=settings.step_size, gamma=settings.gamma)
+    if warmup:
+        ramp = schedules.LinearLR(optimizer, start_factor=1.0 / (warmup + 1), total_iters=warmup)
+        main = ramp if main is None else schedules.SequentialLR(optimizer, [ramp, main], milestones=[warmup])
+    return None if main is None else {"scheduler": main, "interval": "epoch"}
+
+
+class ArrayDataModule(L.LightningDataModule):
+    """Train/val/test DataLoaders over in-memory arrays."""
+
+    def __init__(self, data: TrainingData, batch_size: int) -> None:
+        super().__init__()
+        self.data = data
+        self.batch_size = batch_size
+
+    def _dataset(self, split: str) -> TensorDataset:
+        features, targets = self.data.splits[split]
+        return TensorDataset(torch.from_numpy(np.ascontiguousarray(features)), torch.from_numpy(np.ascontiguousarray(targets)))
+
+    def train_dataloader(self) -> DataLoader[Any]:
+        rows = len(self.data.splits["train"][0])
+        # A last batch of one row breaks batch norm; dropping it costs at most one batch per epoch.
+        return DataLoader(self._dataset("train"), batch_size=self.batch_size, shuffle=True, drop_last=rows > self.batch_size)
+
+    def val_dataloader(self) -> DataLoader[Any]:
+        return DataLoader(self._dataset("val"), batch_size=self.batch_size)
+
+    def test_dataloader(self) -> DataLoader[Any]:
+        return DataLoader(self._dataset("test"), batch_size=self.batch_size)

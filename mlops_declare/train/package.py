@@ -1,0 +1,231 @@
+"""The model package: safetensors weights + JSON spec, metrics, resolved config and preprocessing; no pickle anywhere.
+
+Layout of a package directory:
+    model_spec.json        architecture, input schema, class names, precision used, file digests
+    weights.safetensors    float32 weights
+    metrics.json           {"val": {...}, "test": {...}}
+    config.json            the validated config, secrets as ${oc.env:VAR} references
+    preprocessing.json     the fitted preprocessing the model was trained behind (when there is one)
+    pruning_report.json    before/after figures (when pruning ran)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from mlops_declare.errors import TrainingError
+from mlops_declare.train.networks import build_network, outputs_to_predictions, parameter_count
+
+PACKAGE_FORMAT = "mlops_declare.model/1"
+SPEC_FILE = "model_spec.json"
+WEIGHTS_FILE = "weights.safetensors"
+METRICS_FILE = "metrics.json"
+CONFIG_FILE = "config.json"
+PREPROCESSING_FILE = "preprocessing.json"
+PRUNING_REPORT_FILE = "pruning_report.json"
+
+
+def weights_bytes(network: nn.Module) -> bytes:
+    """The network's state as safetensors bytes (float tensors as float32)."""
+    from safetensors.torch import save
+
+    return save(_export_state(network))
+
+
+def _export_state(network: nn.Module) -> dict[str, torch.Tensor]:
+    state = {}
+    for name, tensor in network.state_dict().items():
+        tensor = tensor.detach().cpu()
+        state[name] = (tensor.float() if tensor.is_floating_point() else tensor).contiguous().clone()
+    return state
+
+
+def export_package(
+    directory: Path,
+    network: nn.Module,
+    spec: dict[str, Any],
+    metrics: dict[str, dict[str, float]],
+    config_snapshot: dict[str, Any],
+    preprocessing_path: Path | None = None,
+    pruning_report: dict[str, Any] | None = None,
+) -> Path:
+    """Write a complete package to `directory`, atomically: a reader sees the old package or the new one."""
+    directory = Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}."))
+    try:
+        weights = weights_bytes(network)
+        (staging / WEIGHTS_FILE).write_bytes(weights)
+        files = {WEIGHTS_FILE: _sha256(weights)}
+        _write_json(staging / METRICS_FILE, metrics)
+        _write_json(staging / CONFIG_FILE, config_snapshot)
+        if pruning_report is not None:
+            _write_json(staging / PRUNING_REPORT_FILE, pruning_report)
+        if preprocessing_path is not None:
+            shutil.copyfile(preprocessing_path, staging / PREPROCESSING_FILE)
+        for name in (METRICS_FILE, CONFIG_FILE, PRUNING_REPORT_FILE, PREPROCESSING_FILE):
+            if (staging / name).is_file():
+                files[name] = _sha256((staging / name).read_bytes())
+        full_spec = {
+            **spec,
+            "format": PACKAGE_FORMAT,
+            "parameters": parameter_count(network),
+            "weights": {"file": WEIGHTS_FILE, "bytes": len(weights), "dtype": "float32"},
+            "preprocessing": PREPROCESSING_FILE if preprocessing_path is not None else None,
+            "files": files,
+        }
+        _write_json(staging / SPEC_FILE, full_spec)
+        _fsync_directory(staging)
+        _replace_directory(staging, directory)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return directory
+
+
+def _replace_directory(staging: Path, directory: Path) -> None:
+    if directory.exists():
+        retired = directory.with_name(f".{directory.name}.old")
+        shutil.rmtree(retired, ignore_errors=True)
+        os.replace(directory, retired)
+        os.replace(staging, directory)
+        shutil.rmtree(retired, ignore_errors=True)
+    else:
+        os.replace(staging, directory)
+
+
+@dataclass
+class ModelPackage:
+    """A loaded package: the network in eval mode plus its spec."""
+
+    directory: Path
+    spec: dict[str, Any]
+    network: nn.Module
+
+    @property
+    def architecture(self) -> dict[str, Any]:
+        return dict(self.spec["architecture"])
+
+    @property
+    def preprocessing_path(self) -> Path | None:
+        name = self.spec.get("preprocessing")
+        return self.directory / name if name else None
+
+    @torch.no_grad()
+    def outputs(self, features: np.ndarray) -> np.ndarray:
+        """Raw network outputs (logits, or standardised values for regression) for preprocessed features."""
+        inputs = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))
+        result: np.ndarray = self.network(inputs).numpy()
+        return result
+
+    @torch.no_grad()
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """Probabilities (binary: of class 1; multiclass: per class) or regression values."""
+        inputs = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))
+        result: np.ndarray = outputs_to_predictions(self.network(inputs), self.architecture).numpy()
+        return result
+
+
+def load_package(directory: Path) -> ModelPackage:
+    """Rebuild the network from JSON and safetensors; verify every file's digest; never unpickle."""
+    directory = Path(directory)
+    spec_path = directory / SPEC_FILE
+    if not spec_path.is_file():
+        raise TrainingError(f"{directory}: not a model package ({SPEC_FILE} is missing)")
+    try:
+        spec = json.loads(spec_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise TrainingError(f"{spec_path}: not valid JSON ({exc})") from None
+    if spec.get("format") != PACKAGE_FORMAT:
+        raise TrainingError(f"{spec_path}: format {spec.get('format')!r} is not {PACKAGE_FORMAT!r}")
+    _verify_digests(directory, spec.get("files", {}))
+    network = build_network(spec["architecture"])
+    state = read_safetensors(directory / WEIGHTS_FILE)
+    try:
+        network.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise TrainingError(f"{directory / WEIGHTS_FILE}: weights do not fit the architecture in {SPEC_FILE}: {exc}") from None
+    return ModelPackage(directory=directory, spec=spec, network=network.eval())
+
+
+def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    """Tensors from a safetensors file; anything else (a pickle, a torch.save zip) is refused."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load
+
+    data = Path(path).read_bytes()
+    if not _looks_like_safetensors(data):
+        raise TrainingError(f"{path}: not a safetensors file; model packages never load pickled weights")
+    try:
+        return load(data)
+    except (SafetensorError, ValueError) as exc:
+        raise TrainingError(f"{path}: unreadable safetensors file ({exc})") from None
+
+
+def _looks_like_safetensors(data: bytes) -> bool:
+    # 8-byte little-endian header length, then a JSON object.
+    if len(data) < 10:
+        return False
+    header = int.from_bytes(data[:8], "little")
+    return 0 < header <= len(data) - 8 and data[8:9] == b"{"
+
+
+def load_checkpoint_state(path: Path) -> dict[str, torch.Tensor]:
+    """The `state_dict` of a Lightning checkpoint, loaded with `weights_only=True` (no arbitrary objects)."""
+    import pickle
+
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, AttributeError, TypeError) as exc:
+        first_line = str(exc).strip().split("\n")[0]
+        raise TrainingError(
+            f"{path}: refused to load checkpoint: it holds objects other than tensors and plain data ({first_line})"
+        ) from None
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise TrainingError(f"{path}: not a Lightning checkpoint (no 'state_dict')")
+    state: dict[str, torch.Tensor] = checkpoint["state_dict"]
+    return state
+
+
+def _verify_digests(directory: Path, files: dict[str, str]) -> None:
+    if WEIGHTS_FILE not in files:
+        raise TrainingError(f"{directory / SPEC_FILE}: lists no digest for {WEIGHTS_FILE}")
+    for name, digest in files.items():
+        if Path(name).name != name:
+            raise TrainingError(f"{directory / SPEC_FILE}: file name {name!r} leaves the package directory")
+        path = directory / name
+        if not path.is_file():
+            raise TrainingError(f"{path}: missing from the package")
+        if _sha256(path.read_bytes()) != digest:
+            raise TrainingError(f"{path}: sha256 does not match {SPEC_FILE}; the package was modified or is incomplete")
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _write_json(path: Path, data: Any) -> None:
+    with open(path, "w", encoding="utf-8") as stream:
+        json.dump(data, stream, indent=2, sort_keys=True)
+        stream.write("\n")
+        stream.flush()
+        os.fsync(stream.fileno())
+
+
+def _fsync_directory(directory: Path) -> None:
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

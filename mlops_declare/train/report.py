@@ -1,0 +1,103 @@
+"""The pruning report: per-layer sparsity, parameters, package size, metrics and CPU latency before vs after."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from mlops_declare.config.pruning import GradualPruning
+from mlops_declare.train.data import TrainingData
+from mlops_declare.train.evaluate import cpu_latency_ms, evaluate_split
+from mlops_declare.train.networks import parameter_count
+from mlops_declare.train.package import weights_bytes
+
+LATENCY_BATCH = 1024
+
+
+def layer_sparsity(network: nn.Module) -> list[dict[str, Any]]:
+    """Share of zero weights in every Linear/Conv weight matrix and attention projection."""
+    rows = []
+    for name, parameter in network.named_parameters():
+        if parameter.dim() < 2 or not (name.endswith(".weight") or name.endswith("in_proj_weight")):
+            continue
+        if isinstance(_owner(network, name), nn.Embedding):
+            continue
+        zeros = int((parameter == 0).sum())
+        rows.append(
+            {"parameter": name, "shape": list(parameter.shape), "sparsity": round(zeros / parameter.numel(), 4)}
+        )
+    return rows
+
+
+def _owner(network: nn.Module, parameter: str) -> nn.Module:
+    module_name = parameter.rsplit(".", 1)[0] if "." in parameter else ""
+    return network.get_submodule(module_name)
+
+
+def model_figures(
+    network: nn.Module, architecture: dict[str, Any], data: TrainingData, metric_names: list[str]
+) -> dict[str, Any]:
+    """Size, validation metrics and CPU latency of one network."""
+    features, targets = data.splits["val"]
+    nonzero = sum(int((parameter != 0).sum()) for parameter in network.parameters())
+    return {
+        "parameters": parameter_count(network),
+        "nonzero_parameters": nonzero,
+        "package_bytes": len(weights_bytes(network)),
+        "val": evaluate_split(network, architecture, features, targets, metric_names),
+        "cpu_latency_ms": round(cpu_latency_ms(network, features, LATENCY_BATCH), 4),
+    }
+
+
+def pruning_report(
+    pruning: GradualPruning,
+    steps: list[dict[str, Any]],
+    dense: tuple[nn.Module, dict[str, Any]],
+    pruned: tuple[nn.Module, dict[str, Any]],
+    data: TrainingData,
+    metric_names: list[str],
+) -> dict[str, Any]:
+    """Before (dense, right before the first pruning step) vs after (pruned, fine-tuned, made permanent)."""
+    before = model_figures(dense[0], dense[1], data, metric_names)
+    after = model_figures(pruned[0], pruned[1], data, metric_names)
+    return {
+        "method": pruning.method,
+        "scope": pruning.scope,
+        "schedule": pruning.schedule,
+        "final_sparsity": pruning.final_sparsity,
+        "steps": steps,
+        "layers": layer_sparsity(pruned[0]),
+        "hidden_before": dense[1].get("hidden") if pruning.method == "neurons" else None,
+        "hidden_after": pruned[1].get("hidden") if pruning.method == "neurons" else None,
+        "latency_batch": LATENCY_BATCH,
+        "before": before,
+        "after": after,
+        "speedup": round(before["cpu_latency_ms"] / max(after["cpu_latency_ms"], 1e-9), 3),
+        "size_ratio": round(after["package_bytes"] / before["package_bytes"], 4),
+    }
+
+
+def render_pruning_report(report: dict[str, Any]) -> str:
+    """The report as the text the CLI prints."""
+    before, after = report["before"], report["after"]
+    lines = [
+        f"pruning: {report['method']} ({report['scope']}, {report['schedule']}) to {report['final_sparsity']:.0%}",
+        f"  {'layer':<40} {'shape':<16} sparsity",
+    ]
+    lines += [f"  {row['parameter']:<40} {'x'.join(map(str, row['shape'])):<16} {row['sparsity']:.1%}" for row in report["layers"]]
+    if report.get("hidden_after") is not None:
+        lines.append(f"  hidden units: {report['hidden_before']} -> {report['hidden_after']}")
+    lines.append(f"  {'':<24} {'before':>12} {'after':>12}")
+    lines.append(f"  {'parameters':<24} {before['parameters']:>12,} {after['parameters']:>12,}")
+    lines.append(f"  {'nonzero parameters':<24} {before['nonzero_parameters']:>12,} {after['nonzero_parameters']:>12,}")
+    lines.append(f"  {'package weights (bytes)':<24} {before['package_bytes']:>12,} {after['package_bytes']:>12,}")
+    for name in before["val"]:
+        lines.append(f"  {'val ' + name:<24} {before['val'][name]:>12.4f} {after['val'].get(name, float('nan')):>12.4f}")
+    lines.append(
+        f"  {'CPU ms/batch ' + str(report['latency_batch']):<24} {before['cpu_latency_ms']:>12.3f} {after['cpu_latency_ms']:>12.3f}"
+        f"   ({report['speedup']:.2f}x)"
+    )
+    if report["method"] in ("l1_unstructured", "random_unstructured"):
+        lines.append("  (unstructured zeros keep dense shapes: size and speed change only with method 'neurons')")
+    return "\n".join(lines)
