@@ -1,0 +1,373 @@
+"""`prepare_dataset`: source -> transforms -> expectations -> roles -> splits -> preprocessing,
+profile and fingerprint, all written atomically into one directory."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from mlops_declare.config.data import DataConfig, SqlSource
+from mlops_declare.data._common import ROW_ID, quote
+from mlops_declare.data.expectations import Validation, validate
+from mlops_declare.data.fingerprint import content_hash, dataset_fingerprint
+from mlops_declare.data.preprocessing import class_names_of, fit_preprocessing
+from mlops_declare.data.profile import column_statistics, reference_profile
+from mlops_declare.data.report import build_report, render_summary
+from mlops_declare.data.roles import Schema, infer_schema, task_hint
+from mlops_declare.data.sources import LOGICAL_DATE, LoadedSource, load_source
+from mlops_declare.data.splits import SPLIT_NAMES, split_indices
+from mlops_declare.data.transforms import apply_transforms, column_types
+from mlops_declare.errors import DataError
+
+METADATA_FORMAT = "mlops_declare.dataset/1"
+FILES = {
+    "preprocessing": "preprocessing.json",
+    "profile": "profile.json",
+    "report": "report.json",
+    "summary": "report.txt",
+    "metadata": "metadata.json",
+    "quarantine": "quarantine.parquet",
+}
+
+
+class DataValidationError(DataError):
+    """An expectation with policy `fail` did not hold; carries the full validation report."""
+
+    def __init__(self, report: dict[str, Any], summary: str) -> None:
+        self.report = report
+        self.summary = summary
+        failed = [entry for entry in report["expectations"] if entry["outcome"] == "failed"]
+        lines = [f"data validation failed: {len(failed)} expectation(s) with policy 'fail' did not hold ({report['source']}):"]
+        lines += [f"  {_describe_failure(entry)}" for entry in failed]
+        super().__init__("\n".join(lines))
+
+
+def _describe_failure(entry: dict[str, Any]) -> str:
+    column = f" column {entry['column']!r}" if entry["column"] else ""
+    examples = f" (e.g. {', '.join(repr(value) for value in entry['examples'])})" if entry["examples"] else ""
+    bad = f"; {entry['bad_rows']} bad row(s)" if entry["bad_rows"] else ""
+    return (
+        f"{entry['config_path']} {entry['kind']}{column}: expected {entry['expected']}, "
+        f"observed {entry['observed']}{bad}{examples}"
+    )
+
+
+@dataclass(frozen=True)
+class PreparedDataset:
+    """A prepared dataset on disk: split Parquet files plus the artefacts training and serving share."""
+
+    directory: Path
+    fingerprint: str
+    splits: dict[str, Path]
+    preprocessing_path: Path
+    profile_path: Path
+    report_path: Path
+    metadata_path: Path
+    feature_names: list[str]
+    target: str | None
+
+    @classmethod
+    def load(cls, directory: str | Path) -> PreparedDataset:
+        """Reopen a dataset written by `prepare_dataset`."""
+        folder = Path(directory)
+        metadata_path = folder / FILES["metadata"]
+        try:
+            metadata = json.loads(metadata_path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise DataError(f"{str(folder)!r} holds no prepared dataset (cannot read {FILES['metadata']}: {exc})") from exc
+        if metadata.get("format") != METADATA_FORMAT:
+            raise DataError(f"{str(metadata_path)!r} has format {metadata.get('format')!r}, expected {METADATA_FORMAT!r}")
+        return cls._from_metadata(folder, metadata)
+
+    @classmethod
+    def _from_metadata(cls, folder: Path, metadata: dict[str, Any]) -> PreparedDataset:
+        return cls(
+            directory=folder,
+            fingerprint=metadata["fingerprint"],
+            splits={name: folder / f"{name}.parquet" for name in SPLIT_NAMES},
+            preprocessing_path=folder / FILES["preprocessing"],
+            profile_path=folder / FILES["profile"],
+            report_path=folder / FILES["report"],
+            metadata_path=folder / FILES["metadata"],
+            feature_names=[feature["name"] for feature in metadata["features"]],
+            target=metadata["target"],
+        )
+
+    def metadata(self) -> dict[str, Any]:
+        result: dict[str, Any] = json.loads(self.metadata_path.read_text(encoding="utf-8"))
+        return result
+
+    def report(self) -> dict[str, Any]:
+        result: dict[str, Any] = json.loads(self.report_path.read_text(encoding="utf-8"))
+        return result
+
+    def read_split(self, name: str) -> pa.Table:
+        return pq.read_table(self.splits[name])
+
+    def verify(self) -> None:
+        """Fail when the split files no longer hold the content the fingerprint was computed from."""
+        expected = self.metadata()["content_hash"]
+        actual = content_hash({name: self.read_split(name) for name in SPLIT_NAMES})
+        if actual != expected:
+            raise DataError(
+                f"dataset {str(self.directory)!r} was changed after it was written: content hash {actual[:12]} "
+                f"!= recorded {expected[:12]}"
+            )
+
+
+@dataclass
+class _Prepared:
+    """Everything prepare_dataset writes, held in memory until the atomic write."""
+
+    splits: dict[str, pa.Table]
+    quarantine: pa.Table | None
+    state: dict[str, Any]
+    profile: dict[str, Any]
+    report: dict[str, Any]
+    summary: str
+    metadata: dict[str, Any]
+
+
+def prepare_dataset(
+    data: DataConfig,
+    output_dir: Path,
+    logical_date: str | None = None,
+    project_root: Path | None = None,
+) -> PreparedDataset:
+    """Read, transform, validate and split `data`; write everything atomically into `output_dir`.
+
+    Raises DataValidationError (nothing written) when an expectation with policy `fail` does not
+    hold, and DataError naming source, column and config path for unreadable or unusable input.
+    """
+    if logical_date is not None and not LOGICAL_DATE.match(logical_date):
+        raise DataError(f"logical date {logical_date!r} is not YYYY-MM-DD")
+    prepared = _prepare_in_memory(data, logical_date, (project_root or Path.cwd()).resolve())
+    output_dir = Path(output_dir)
+    _write_atomically(output_dir, prepared)
+    return PreparedDataset._from_metadata(output_dir, prepared.metadata)
+
+
+def _prepare_in_memory(data: DataConfig, logical_date: str | None, project_root: Path) -> _Prepared:
+    with duckdb.connect() as connection:
+        loaded = load_source(data.source, logical_date, project_root, connection)
+        _check_source_table(loaded)
+        numbered = loaded.table.append_column(ROW_ID, pa.array(np.arange(loaded.table.num_rows, dtype=np.int64)))
+        connection.register("stage_0", numbered)
+        final = apply_transforms(connection, data.transforms, "stage_0", loaded.description)
+        rows_transformed = _count(connection, final)
+        if rows_transformed == 0:
+            where = "data.transforms" if data.transforms else "data.source"
+            raise DataError(f"{where}: no rows ({loaded.description} gave {loaded.table.num_rows} rows, transforms left none)")
+        validation = validate(connection, data.expectations, final, logical_date)
+        rows = {"source": loaded.table.num_rows, "transformed": rows_transformed, "checked": validation.rows_checked}
+        rows["quarantined"] = validation.quarantine.num_rows if validation.quarantine is not None else 0
+        report = build_report(data, loaded.description, logical_date, validation, rows)
+        if validation.failed:
+            raise DataValidationError(report, render_summary(report))
+        if rows["checked"] == rows["quarantined"]:
+            raise DataError(f"data.expectations: every one of the {rows['checked']} rows was quarantined; {loaded.description}")
+        types = column_types(connection, validation.table)
+        schema = infer_schema(connection, data, validation.table, types, loaded.description)
+        hint = task_hint(data, connection, validation.table, schema.target, types)
+        table = _fetch(connection, validation.table, schema, numbered if validation.table == "stage_0" else None)
+    return _finish(data, logical_date, loaded, validation, schema, hint, table, report)
+
+
+def _check_source_table(loaded: LoadedSource) -> None:
+    if ROW_ID in loaded.table.column_names:
+        raise DataError(f"data.source: column {ROW_ID!r} is reserved; {loaded.description}")
+    if loaded.table.num_rows == 0:
+        raise DataError(f"data.source: {loaded.description} returned no rows")
+
+
+def _count(connection: duckdb.DuckDBPyConnection, table: str) -> int:
+    row = connection.execute(f"SELECT count(*) FROM {table}").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _fetch(connection: duckdb.DuckDBPyConnection, table: str, schema: Schema, original: pa.Table | None) -> pa.Table:
+    """The validated rows as Arrow in source order, with the casts the roles need."""
+    if original is not None and not schema.casts:
+        # Nothing changed the source rows: skip a round trip through DuckDB.
+        return original.drop_columns([ROW_ID])
+    replace = ", ".join(f"CAST({quote(column)} AS {kind}) AS {quote(column)}" for column, kind in schema.casts.items())
+    select = f"* EXCLUDE ({ROW_ID})" + (f" REPLACE ({replace})" if replace else "")
+    try:
+        return connection.execute(f"SELECT {select} FROM {table} ORDER BY {ROW_ID}").to_arrow_table()
+    except duckdb.Error as exc:
+        raise DataError(f"data.columns: cannot convert columns {sorted(schema.casts)}: {exc}") from exc
+
+
+def _check_usable(table: pa.Table, schema: Schema, source: str) -> None:
+    """A target or feature with no values cannot be learned from; a missing label cannot be trained on."""
+    for feature in schema.features:
+        column = table.column(feature.name)
+        if column.null_count == table.num_rows:
+            raise DataError(
+                f"data.columns.features: column {feature.name!r} is entirely missing (all {table.num_rows} values null); "
+                f"drop it or fix the source; {source}"
+            )
+    if schema.target is not None:
+        missing = table.column(schema.target).null_count
+        if missing:
+            raise DataError(
+                f"data.columns.target: target column {schema.target!r} has {missing} missing value(s) of {table.num_rows}; "
+                f"quarantine those rows with a `max_null_fraction` expectation (max: 0.0, policy: quarantine) "
+                f"or filter them in a transform; {source}"
+            )
+
+
+def _finish(
+    data: DataConfig,
+    logical_date: str | None,
+    loaded: LoadedSource,
+    validation: Validation,
+    schema: Schema,
+    hint: str | None,
+    table: pa.Table,
+    report: dict[str, Any],
+) -> _Prepared:
+    _check_usable(table, schema, loaded.description)
+    class_names = class_names_of(table.column(schema.target), hint) if schema.target else None
+    indices = split_indices(table, data.split, schema.target, loaded.description)
+    splits = {name: table.take(pa.array(indices[name])) for name in SPLIT_NAMES}
+    state = fit_preprocessing(splits["train"], schema.features, data.preprocessing, schema.target, hint, class_names)
+    profile = reference_profile(splits["train"], schema.features, schema.target, hint, data.preprocessing.max_categories)
+    content = content_hash(splits)
+    fingerprint = dataset_fingerprint(content, state)
+    report["fingerprint"] = fingerprint
+    report["rows"]["splits"] = {name: split.num_rows for name, split in splits.items()}
+    metadata = _metadata(data, logical_date, loaded, schema, hint, class_names, table, splits, content, fingerprint)
+    metadata["rows"] = dict(report["rows"])
+    return _Prepared(splits, validation.quarantine, state, profile, report, render_summary(report), metadata)
+
+
+def _metadata(
+    data: DataConfig,
+    logical_date: str | None,
+    loaded: LoadedSource,
+    schema: Schema,
+    hint: str | None,
+    class_names: list[str] | None,
+    table: pa.Table,
+    splits: dict[str, pa.Table],
+    content: str,
+    fingerprint: str,
+) -> dict[str, Any]:
+    from mlops_declare import __version__
+
+    config = safe_config(data)
+    return {
+        "format": METADATA_FORMAT,
+        "generator": f"mlops_declare {__version__}",
+        "name": data.name,
+        "fingerprint": fingerprint,
+        "content_hash": content,
+        "config_fingerprint": hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest(),
+        "config": config,
+        "logical_date": logical_date,
+        "source": {"kind": data.source.kind, "location": loaded.location},
+        "schema": schema.to_json(),
+        "features": [feature.model_dump(mode="json") for feature in schema.features],
+        "target": schema.target,
+        "id": schema.id,
+        "timestamp": schema.timestamp,
+        "weight": schema.weight,
+        "task_hint": hint,
+        "class_names": class_names,
+        "arrow_schema": {name: str(splits["train"].schema.field(name).type) for name in table.column_names},
+        "statistics": column_statistics(table),
+        "files": {**{name: f"{name}.parquet" for name in SPLIT_NAMES}, **FILES},
+    }
+
+
+def safe_config(data: DataConfig) -> dict[str, Any]:
+    """The data config as JSON with any database password hidden."""
+    config: dict[str, Any] = data.model_dump(mode="json")
+    if isinstance(data.source, SqlSource):
+        import sqlalchemy
+
+        try:
+            config["source"]["url"] = sqlalchemy.engine.make_url(data.source.url).render_as_string(hide_password=True)
+        except sqlalchemy.exc.ArgumentError:
+            config["source"]["url"] = "(unparseable URL hidden)"
+    return config
+
+
+def _write_atomically(output_dir: Path, prepared: _Prepared) -> None:
+    """Write into a sibling temporary directory, fsync, then swap it into place with renames."""
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=output_dir.parent, prefix=f".{output_dir.name}.tmp-"))
+    try:
+        _write_files(staging, prepared)
+        _fsync_directory(staging)
+        _swap_into_place(staging, output_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _write_files(folder: Path, prepared: _Prepared) -> None:
+    tables = {f"{name}.parquet": table for name, table in prepared.splits.items()}
+    if prepared.quarantine is not None:
+        tables[FILES["quarantine"]] = prepared.quarantine
+    # pyarrow releases the GIL while encoding, so the splits are written in parallel.
+    with ThreadPoolExecutor(max_workers=len(tables)) as pool:
+        for future in [pool.submit(_write_parquet, folder / name, table) for name, table in tables.items()]:
+            future.result()
+    for key, content in (
+        ("preprocessing", prepared.state),
+        ("profile", prepared.profile),
+        ("report", prepared.report),
+        ("metadata", prepared.metadata),
+    ):
+        _write_text(folder / FILES[key], json.dumps(content, indent=2, sort_keys=True) + "\n")
+    _write_text(folder / FILES["summary"], prepared.summary + "\n")
+
+
+def _write_parquet(path: Path, table: pa.Table) -> None:
+    pq.write_table(table, path, compression="zstd")
+    with open(path, "rb") as stream:
+        os.fsync(stream.fileno())
+
+
+def _write_text(path: Path, text: str) -> None:
+    with open(path, "w", encoding="utf-8") as stream:
+        stream.write(text)
+        stream.flush()
+        os.fsync(stream.fileno())
+
+
+def _fsync_directory(folder: Path) -> None:
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _swap_into_place(staging: Path, output_dir: Path) -> None:
+    if not output_dir.exists():
+        os.rename(staging, output_dir)
+        return
+    retired = output_dir.with_name(f".{output_dir.name}.old-{uuid.uuid4().hex[:8]}")
+    os.rename(output_dir, retired)
+    try:
+        os.rename(staging, output_dir)
+    except BaseException:
+        os.rename(retired, output_dir)
+        raise
+    shutil.rmtree(retired, ignore_errors=True)
