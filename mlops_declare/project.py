@@ -54,7 +54,9 @@ def _is_generated(path: Path) -> bool:
 def _stale_generated(root: Path, files: dict[str, str]) -> list[str]:
     """Generated files on disk that the new output no longer contains."""
     stale = []
-    for directory in GENERATED_DIRS:
+    # Only the folders this output writes to: `schema` must not call the DAGs stale, and so on.
+    scope = {relative.split("/", 1)[0] for relative in files if "/" in relative}
+    for directory in sorted(scope & set(GENERATED_DIRS)):
         folder = root / directory
         if not folder.is_dir():
             continue

@@ -29,6 +29,13 @@ def _python_literal(value: object) -> str:
     return pprint.pformat(value, indent=1, width=100, sort_dicts=True)
 
 
+def _string_literal(text: str) -> str:
+    """A readable multi-line literal for `text` (raw triple quotes), or repr when that cannot hold it."""
+    if "'''" in text or text.endswith("\\"):
+        return repr(text)
+    return "r'''" + text + "'''"
+
+
 def _doc_md(plan: Plan, dag: DagSpec, source: str) -> str:
     lines = [
         f"# {dag.dag_id}",
@@ -59,7 +66,10 @@ def _schedule_expression(plan: Plan, dag: DagSpec) -> tuple[str, list[str]]:
         return expression, ["Asset", "AssetOrTimeSchedule", "CronTriggerTimetable"]
     if asset_uri:
         return f"[Asset({asset_uri!r})]", ["Asset"]
-    return repr(dag.schedule), []
+    if dag.schedule is None or dag.schedule == "@once":
+        return repr(dag.schedule), []
+    # Explicit, so the DAG's behaviour does not depend on the Airflow deployment's default timetable.
+    return f"CronTriggerTimetable({dag.schedule!r}, timezone='UTC')", ["CronTriggerTimetable"]
 
 
 def render_dag(plan: Plan, dag: DagSpec, source: str) -> str:
@@ -97,7 +107,7 @@ from airflow.sdk import {imports}
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_FINGERPRINT = {plan.config_fingerprint!r}
 CONFIG: dict[str, Any] = {_python_literal(plan.config)}
-DOC_MD = {_doc_md(plan, dag, source)!r}
+DOC_MD = {_string_literal(_doc_md(plan, dag, source))}
 
 
 def _run_step(name: str, context: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,71 @@
+"""Generated DAG files import cleanly in Airflow's DagBag, with the tasks, schedule and retries the config says."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+PROBE = """
+import json, sys
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag(dag_folder=sys.argv[1])
+print(json.dumps({
+    "errors": {k: str(v) for k, v in bag.import_errors.items()},
+    "dags": {
+        dag_id: {
+            "tasks": sorted(t.task_id for t in dag.tasks),
+            "timetable": type(dag.timetable).__name__,
+            "summary": getattr(dag.timetable, "summary", ""),
+            "retries": sorted({t.retries for t in dag.tasks}),
+            "queues": sorted({t.queue for t in dag.tasks}),
+            "upstream": {t.task_id: sorted(t.upstream_task_ids) for t in dag.tasks},
+        }
+        for dag_id, dag in bag.dags.items()
+    },
+}))
+"""
+
+
+def dagbag(folder: Path, tmp_path: Path) -> dict:  # type: ignore[type-arg]
+    environment = {
+        **os.environ,
+        "AIRFLOW_HOME": str(tmp_path / "airflow"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, str(folder)], env=environment, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+@pytest.mark.slow
+def test_committed_dags_import_without_errors(tmp_path: Path) -> None:
+    report = dagbag(REPO_ROOT / "dags", tmp_path)
+    assert report["errors"] == {}
+    assert "example_training" in report["dags"]
+    training = report["dags"]["example_training"]
+    assert training["retries"] == [2]
+    assert training["timetable"] == "CronTriggerTimetable"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", ["example", "digits_cnn", "new_data_trigger"])
+def test_golden_dags_import_without_errors(case: str, tmp_path: Path) -> None:
+    report = dagbag(REPO_ROOT / "tests" / "golden" / case / "dags", tmp_path)
+    assert report["errors"] == {}
+    training = report["dags"]["example_training"]
+    assert training["upstream"]["ingest"] == ["snapshot_config"]
+    assert training["upstream"]["deploy"] == ["build_service"]
+    assert report["dags"]["example_monitoring"]["tasks"] == ["monitor"]
+    if case == "new_data_trigger":
+        assert training["timetable"] == "AssetOrTimeSchedule"
+        assert training["queues"] == ["training"]

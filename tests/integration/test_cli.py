@@ -1,0 +1,149 @@
+"""The `mlops-declare` command as a user runs it: a fresh project, real processes, exit codes and messages."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import edit_yaml
+
+VERBS = ["init", "validate", "compile", "plan", "schema", "run"]
+
+
+def cli(*arguments: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mlops_declare", *arguments],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def new_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("cli")
+    result = cli("init", "shop", "--name", "shop", cwd=root)
+    assert result.returncode == 0, result.stderr
+    return root / "shop"
+
+
+@pytest.mark.parametrize("verb", VERBS)
+def test_every_verb_has_help(verb: str, tmp_path: Path) -> None:
+    result = cli(verb, "--help", cwd=tmp_path)
+    assert result.returncode == 0
+    assert f"mlops-declare {verb}" in result.stdout
+
+
+def test_init_creates_a_working_project(new_project: Path) -> None:
+    assert (new_project / "conf" / "config.yaml").is_file()
+    assert (new_project / "schemas" / "config.schema.json").is_file()
+    assert "name: shop" in (new_project / "conf" / "config.yaml").read_text()
+    result = cli("validate", cwd=new_project)
+    assert result.returncode == 0, result.stderr
+    assert "valid: project 'shop'" in result.stdout
+
+
+def test_init_never_overwrites(new_project: Path) -> None:
+    result = cli("init", str(new_project), cwd=new_project.parent)
+    assert result.returncode == 2
+    assert "already exists" in result.stderr
+
+
+def test_compile_then_check_then_stale(new_project: Path) -> None:
+    compiled = cli("compile", cwd=new_project)
+    assert compiled.returncode == 0, compiled.stderr
+    assert "+ dags/shop_training.py" in compiled.stdout
+    assert (new_project / "plan.json").is_file()
+    assert (new_project / "service" / "service.py").is_file()
+    again = cli("compile", cwd=new_project)
+    assert "0 to add, 0 to change, 0 to remove" in again.stdout
+    assert cli("compile", "--check", cwd=new_project).returncode == 0
+
+    edit_yaml(new_project / "conf/orchestration/default.yaml", 'training_schedule: "@weekly"', 'training_schedule: "0 4 * * *"')
+    stale = cli("compile", "--check", cwd=new_project)
+    assert stale.returncode == 2
+    assert "generated files are stale" in stale.stderr
+    assert "~ dags/shop_training.py" in stale.stderr and "~ plan.json" in stale.stderr
+    planned = cli("plan", cwd=new_project)
+    assert "~ dags/shop_training.py" in planned.stdout
+    assert "DAG shop_training (schedule 0 4 * * *)" in planned.stdout
+    assert cli("compile", cwd=new_project).returncode == 0
+    assert cli("compile", "--check", cwd=new_project).returncode == 0
+
+
+def test_compile_removes_dags_it_no_longer_generates(new_project: Path) -> None:
+    assert cli("compile", cwd=new_project).returncode == 0
+    assert cli("compile", "orchestration.dag_prefix=renamed", cwd=new_project).returncode == 0
+    dags = sorted(path.name for path in (new_project / "dags").glob("*.py"))
+    assert dags == ["renamed_training.py"]
+    assert cli("compile", cwd=new_project).returncode == 0
+
+
+def test_misspelt_trainer_key_is_one_line(new_project: Path, tmp_path: Path) -> None:
+    path = new_project / "conf/trainer/cpu.yaml"
+    original = path.read_text()
+    try:
+        edit_yaml(path, "max_epochs: 20", "max_epocs: 20")
+        result = cli("validate", cwd=new_project)
+    finally:
+        path.write_text(original)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr == "conf/trainer/cpu.yaml: trainer.max_epocs: unknown key 'max_epocs' (did you mean 'max_epochs'?)\n"
+
+
+def test_traceback_only_on_request(new_project: Path) -> None:
+    plain = cli("validate", "trainer.max_epochs=0", cwd=new_project)
+    assert "Traceback" not in plain.stderr
+    full = cli("validate", "trainer.max_epochs=0", cwd=new_project, env={"MLOPS_DECLARE_FULL_ERROR": "1"})
+    assert "Traceback" in full.stderr and "trainer.max_epochs: must be > 0, got 0" in full.stderr
+
+
+def test_bad_override_syntax_is_reported(new_project: Path) -> None:
+    result = cli("validate", "model.hidden=[1,", cwd=new_project)
+    assert result.returncode == 2
+    assert result.stderr.startswith("command line: model.hidden=[1,: bad override syntax")
+
+
+def test_schema_check(new_project: Path) -> None:
+    assert cli("schema", "--check", cwd=new_project).returncode == 0
+    (new_project / "schemas" / "trainer.schema.json").write_text("{}\n")
+    stale = cli("schema", "--check", cwd=new_project)
+    assert stale.returncode == 2 and "~ schemas/trainer.schema.json" in stale.stderr
+    assert cli("schema", cwd=new_project).returncode == 0
+    assert cli("schema", "--check", cwd=new_project).returncode == 0
+
+
+def test_config_dir_option(new_project: Path, tmp_path: Path) -> None:
+    result = cli("validate", "--config-dir", str(new_project / "conf"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+
+
+def test_validate_prints_resolved_config(new_project: Path) -> None:
+    result = cli("validate", "--print", "experiment=digits_cnn", cwd=new_project)
+    assert result.returncode == 0
+    assert '"kind": "cnn"' in result.stdout
+
+
+def test_run_executes_the_planned_steps_idempotently(new_project: Path) -> None:
+    first = cli("run", "--logical-date", "2026-11-26", cwd=new_project)
+    assert first.returncode == 0, first.stderr
+    run_dirs = list((new_project / ".mlops" / "runs").iterdir())
+    assert len(run_dirs) == 1 and run_dirs[0].name.startswith("shop_2026-11-26_")
+    assert (run_dirs[0] / "config.json").is_file()
+    assert (run_dirs[0] / "steps" / "snapshot_config.json").is_file()
+    second = cli("run", "--logical-date", "2026-11-26", cwd=new_project)
+    assert second.returncode == 0
+    assert len(list((new_project / ".mlops" / "runs").iterdir())) == 1
+
+
+def test_run_rejects_bad_logical_date(new_project: Path) -> None:
+    result = cli("run", "--logical-date", "26/11/2026", cwd=new_project)
+    assert result.returncode == 2
+    assert "--logical-date: '26/11/2026' is not a date (YYYY-MM-DD)" in result.stderr
