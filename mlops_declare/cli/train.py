@@ -1,0 +1,148 @@
+"""`mlops-declare train`: one training run (ingest -> train) or, with -m, a Hydra-style sweep."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from mlops_declare.cli import add_config_arguments
+from mlops_declare.errors import MlopsDeclareError
+
+RUN_ID_VARIABLE = "MLOPS_DECLARE_TRAIN_RUN_ID"
+"""Set before training so DDP worker processes, which Lightning starts by re-running this command, join the same run."""
+
+DATA_STEPS = ("ingest", "validate_data")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser(
+        "train",
+        help="train the configured model and write a model package (-m: sweep)",
+        description=(
+            "Prepare the data, train with Lightning at the configured precision, apply the pruning schedule, "
+            "evaluate on val/test and write a model package. With -m, comma-separated overrides "
+            "(model.hidden=[32],[64] trainer.precision=32-true,bf16-mixed) run every combination."
+        ),
+    )
+    add_config_arguments(parser)
+    parser.add_argument("-m", "--multirun", action="store_true", help="run every combination of comma-separated overrides")
+    parser.add_argument("--logical-date", default=None, help="YYYY-MM-DD the data is for (default: today, UTC)")
+    parser.add_argument("--run-id", default=None, help="run directory name under <home>/runs (default: a new one)")
+    parser.add_argument(
+        "--fast-dev-run", action="store_true", help="one batch of train and val, to check the setup end to end"
+    )
+    parser.set_defaults(handler=run_train)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    logical_date = args.logical_date or datetime.datetime.now(datetime.UTC).date().isoformat()
+    _check_date(logical_date)
+    if args.multirun:
+        return run_sweep(args, logical_date)
+    from mlops_declare.config import load_config
+
+    loaded = load_config(args.config_dir, args.overrides)
+    run_id = os.environ.get(RUN_ID_VARIABLE) or args.run_id or _new_run_id("train", loaded.fingerprint)
+    result = train_once(loaded, args.config_dir, run_id, logical_date, args.fast_dev_run)
+    if result.get("package_dir") is None:
+        return 0  # a DDP worker: rank 0 reports
+    print_result(result)
+    return 0
+
+
+def train_once(loaded: Any, config_dir: str, run_id: str, logical_date: str, fast_dev_run: bool) -> dict[str, Any]:
+    """Data steps then the train step in run `run_id`; DDP workers reuse rank 0's data and record nothing."""
+    from mlops_declare.project import project_root_for
+    from mlops_declare.steps import STEP_FUNCTIONS, StepContext, read_results, run_step, safe_run_id, write_json_atomic
+    from mlops_declare.steps.train import train
+
+    root = project_root_for(config_dir)
+    os.environ[RUN_ID_VARIABLE] = run_id
+    worker = _is_ddp_worker()
+    if not worker:
+        for step in DATA_STEPS:
+            if step in STEP_FUNCTIONS:
+                run_step(step, loaded, root, run_id, logical_date)
+    context = StepContext(loaded, root, safe_run_id(run_id), logical_date)
+    context = StepContext(loaded, root, context.run_id, logical_date, read_results(context.run_dir))
+    result = train(context, fast_dev_run=fast_dev_run)
+    if not worker and result.get("package_dir"):
+        write_json_atomic(context.run_dir / "steps" / "train.json", result)
+    return result
+
+
+def _is_ddp_worker() -> bool:
+    # Lightning starts DDP ranks > 0 by re-running this command with LOCAL_RANK (and NODE_RANK) set.
+    return os.environ.get("LOCAL_RANK", "0") != "0" or os.environ.get("NODE_RANK", "0") != "0"
+
+
+def print_result(result: dict[str, Any]) -> None:
+    from mlops_declare.train.report import render_pruning_report
+
+    precision = result["precision"]
+    print(
+        f"precision: {precision['used']} (requested {precision['requested']}, {precision['accelerator']}, "
+        f"matmul {precision['matmul_precision']}); weights from {result['weights_from']}"
+    )
+    print(render_metrics(result["metrics"]))
+    report_path = result.get("pruning_report_path")
+    if report_path:
+        import json
+
+        print(render_pruning_report(json.loads(Path(report_path).read_text(encoding="utf-8"))))
+    print(f"model package: {result['package_dir']}")
+
+
+def render_metrics(metrics: dict[str, dict[str, float]]) -> str:
+    names = list(metrics.get("val", {}))
+    lines = [f"  {'metric':<12} {'val':>10} {'test':>10}"]
+    for name in names:
+        lines.append(f"  {name:<12} {metrics['val'][name]:>10.4f} {metrics.get('test', {}).get(name, float('nan')):>10.4f}")
+    return "\n".join(lines)
+
+
+def run_sweep(args: argparse.Namespace, logical_date: str) -> int:
+    """Each combination in its own run directory; a failed combination is reported, the others still run."""
+    from mlops_declare.config import load_config
+    from mlops_declare.train.sweep import expand_sweep, render_sweep_table, sweep_changes
+
+    combinations = expand_sweep(args.overrides)
+    sweep_id = args.run_id or _new_run_id("sweep", "")
+    rows: list[dict[str, Any]] = []
+    objective = None
+    print(f"sweep {sweep_id}: {len(combinations)} runs")
+    for index, combination in enumerate(combinations):
+        changes = sweep_changes(combination, args.overrides)
+        print(f"[{index + 1}/{len(combinations)}] {' '.join(changes) or '(defaults)'}")
+        try:
+            loaded = load_config(args.config_dir, combination)
+            if loaded.config.trainer.strategy == "ddp":
+                raise MlopsDeclareError(
+                    "trainer.strategy: 'ddp' restarts the command in each process, which a sweep cannot do; "
+                    "use strategy ddp_spawn in sweeps"
+                )
+            objective = objective or loaded.config.trainer.objective
+            result = train_once(loaded, args.config_dir, f"{sweep_id}_{index:03d}", logical_date, args.fast_dev_run)
+            rows.append({"overrides": changes, **result})
+        except MlopsDeclareError as exc:
+            print(f"  failed: {exc}")
+            rows.append({"overrides": changes, "error": str(exc).splitlines()[0]})
+    print(render_sweep_table(rows, objective or "loss"))
+    return 0 if all("error" not in row for row in rows) else 1
+
+
+def _new_run_id(prefix: str, fingerprint: str) -> str:
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S")
+    suffix = fingerprint[:8] if fingerprint else secrets.token_hex(4)
+    return f"{prefix}_{stamp}_{suffix}"
+
+
+def _check_date(text: str) -> None:
+    try:
+        datetime.date.fromisoformat(text)
+    except ValueError:
+        raise MlopsDeclareError(f"--logical-date: {text!r} is not a date (YYYY-MM-DD)") from None

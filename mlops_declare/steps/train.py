@@ -1,0 +1,68 @@
+"""The `train` and `evaluate` steps: train on the ingested dataset, write the model package, re-check it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from mlops_declare.steps import StepContext, StepError, write_json_atomic
+
+DATASET_KEY = "dataset_dir"
+"""Where the `ingest` result names the prepared dataset directory."""
+
+
+def prepared_dataset_dir(context: StepContext) -> Path:
+    """The prepared dataset the `ingest` step wrote for this run."""
+    ingest = context.upstream.get("ingest")
+    if ingest is None:
+        raise StepError(f"step 'train' needs the result of step 'ingest' in {context.run_dir / 'steps'}; run ingest first")
+    if not ingest.get(DATASET_KEY):
+        raise StepError(f"the 'ingest' result has no {DATASET_KEY!r}; rerun the ingest step")
+    return context.resolve(str(ingest[DATASET_KEY]))
+
+
+def train(context: StepContext, fast_dev_run: bool = False) -> dict[str, Any]:
+    """Train the configured model; the package goes to `<run_dir>/model` (rank 0 only under DDP)."""
+    from mlops_declare.train.data import training_data_from_prepared
+    from mlops_declare.train.fit import train_model
+
+    data = training_data_from_prepared(prepared_dataset_dir(context))
+    result = train_model(context.loaded, data, context.run_dir, fast_dev_run=fast_dev_run)
+    summary = result.to_json()
+    summary["dataset_fingerprint"] = data.dataset_fingerprint
+    if result.pruning_report is not None and result.package_dir is not None:
+        summary["pruning_report_path"] = str(result.package_dir / "pruning_report.json")
+    return summary
+
+
+def evaluate(context: StepContext) -> dict[str, Any]:
+    """Reload the package as serving would (JSON + safetensors) and score it on val and test again.
+
+    Fails if the reloaded package scores differently from what training recorded, which would mean
+    the package does not reproduce the trained model.
+    """
+    from mlops_declare.train.data import training_data_from_prepared
+    from mlops_declare.train.evaluate import evaluate_split
+    from mlops_declare.train.package import load_package
+
+    trained = context.upstream.get("train")
+    if trained is None or not trained.get("package_dir"):
+        raise StepError("step 'evaluate' needs the result of step 'train' (a package_dir); run train first")
+    package = load_package(context.resolve(str(trained["package_dir"])))
+    data = training_data_from_prepared(prepared_dataset_dir(context))
+    names = list(package.spec["metrics"])
+    metrics = {
+        split: evaluate_split(package.network, package.architecture, *data.splits[split], names) for split in ("val", "test")
+    }
+    recorded = trained.get("metrics", {})
+    differences = {
+        f"{split}.{name}": (recorded.get(split, {}).get(name), value)
+        for split, values in metrics.items()
+        for name, value in values.items()
+        if abs(value - recorded.get(split, {}).get(name, float("nan"))) > 1e-5
+        or recorded.get(split, {}).get(name) is None
+    }
+    if differences:
+        raise StepError(f"the reloaded package scores differently from training: {differences}")
+    write_json_atomic(context.run_dir / "evaluation.json", metrics)
+    return {"package_dir": str(package.directory), "metrics": metrics, "objective": package.spec["objective"]}
