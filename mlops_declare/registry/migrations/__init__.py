@@ -1,0 +1,1 @@
+"""Alembic migrations of the registry schema, shipped in the package and applied by `Registry.open`."""
