@@ -48,7 +48,7 @@ def _is_generated(path: Path) -> bool:
         head = path.read_text(encoding="utf-8", errors="replace")[:600]
     except OSError:
         return False
-    return GENERATED_MARKER in head or path.suffix == ".json" and path.parent.name == "schemas"
+    return GENERATED_MARKER in head or (path.suffix == ".json" and path.parent.name == "schemas")
 
 
 def _stale_generated(root: Path, files: dict[str, str]) -> list[str]:

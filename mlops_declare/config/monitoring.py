@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from mlops_declare.config.base import ColumnName, Fraction, PositiveFloat, PositiveInt, StrictModel
+from mlops_declare.config.base import ColumnName, PositiveFloat, PositiveInt, StrictModel
 
 DriftMethod = Literal["auto", "ks", "chisquare", "z", "wasserstein", "jensenshannon", "psi"]
 NumericMethod = Literal["auto", "ks", "wasserstein", "jensenshannon", "psi"]
@@ -104,7 +104,11 @@ class WebhookAlert(StrictModel):
     """Request timeout."""
 
 
-Alert = Annotated[Union[LogAlert, FileAlert, WebhookAlert], Field(discriminator="kind")]
+Alert = Annotated[LogAlert | FileAlert | WebhookAlert, Field(discriminator="kind")]
+
+
+def _default_alerts() -> list[LogAlert | FileAlert | WebhookAlert]:
+    return [LogAlert(kind="log")]
 
 
 class MonitoringConfig(StrictModel):
@@ -116,7 +120,7 @@ class MonitoringConfig(StrictModel):
     """Current window."""
     performance: Performance | None = None
     """Delayed-label performance monitoring, or none."""
-    alerts: list[Alert] = Field(default_factory=lambda: [LogAlert(kind="log")])
+    alerts: list[Alert] = Field(default_factory=lambda: _default_alerts())
     """Where alerts go."""
     retrain_on_drift: bool = True
     """Trigger the training pipeline when dataset drift is detected."""

@@ -49,6 +49,7 @@ def render_schemas() -> dict[str, str]:
     files[EXPERIMENT_SCHEMA] = _dump(experiment)
     for group in GROUPS:
         annotation = ProjectConfig.model_fields[group].annotation
+        assert annotation is not None
         schema = TypeAdapter(annotation).json_schema()
         schema["$id"] = group_schema_name(group)
         schema.setdefault("title", f"{group} config group")
