@@ -89,7 +89,7 @@ def validate(
 
 
 def _count(connection: duckdb.DuckDBPyConnection, table: str) -> int:
-    row = connection.execute(f"SELECT count(*) FROM {table}").fetchone()
+    row = connection.execute(f"SELECT count(*) FROM {table}").fetchall()[0]
     return int(row[0]) if row else 0
 
 
@@ -203,7 +203,7 @@ def _apply_quarantine(
     connection.execute(f"CREATE OR REPLACE TABLE quarantine_flags AS SELECT {ROW_ID}, {flags} FROM {table}")
     counts = connection.execute(
         "SELECT " + ", ".join(f"count_if(flag_{index})" for index, _, _ in active) + " FROM quarantine_flags"
-    ).fetchone() or ()
+    ).fetchall()[0] or ()
     moved: list[tuple[int, Expectation]] = []
     for (index, expectation, _), bad in zip(active, counts, strict=True):
         fraction = bad / total if total else 0.0
@@ -226,7 +226,7 @@ def _apply_quarantine(
         f"CREATE OR REPLACE TABLE {kept} AS SELECT * EXCLUDE ({QUARANTINE_REASON}) FROM quarantine_reasons "
         f"WHERE {QUARANTINE_REASON} = '' ORDER BY {ROW_ID}"
     )
-    quarantine = connection.execute(
+    quarantine = connection.sql(
         f"SELECT * EXCLUDE ({ROW_ID}) FROM quarantine_reasons WHERE {QUARANTINE_REASON} <> '' ORDER BY {ROW_ID}"
     ).to_arrow_table()
     return kept, quarantine, results
@@ -290,7 +290,7 @@ def _judge(
     predicate = _bad_row_predicate(expectation, types[column], where)
     row = connection.execute(
         f"SELECT count(*), count_if(bad) FROM (SELECT {predicate} AS bad FROM {table})"
-    ).fetchone() or (0, 0)
+    ).fetchall()[0] or (0, 0)
     total, bad = int(row[0]), int(row[1])
     if isinstance(expectation, MaxNullFraction):
         fraction = bad / total if total else 0.0
@@ -323,7 +323,7 @@ def _judge_freshness(
 ) -> ExpectationResult:
     name = quote(expectation.column)
     try:
-        row = connection.execute(f"SELECT epoch(max(TRY_CAST({name} AS TIMESTAMP))) FROM {table}").fetchone()
+        row = connection.execute(f"SELECT epoch(max(TRY_CAST({name} AS TIMESTAMP))) FROM {table}").fetchall()[0]
     except duckdb.Error as exc:
         raise DataError(
             f"data.expectations[{index}] (freshness): column {expectation.column!r} is not a timestamp: {first_line(exc)}"

@@ -194,7 +194,7 @@ def _check_source_table(loaded: LoadedSource) -> None:
 
 
 def _count(connection: duckdb.DuckDBPyConnection, table: str) -> int:
-    row = connection.execute(f"SELECT count(*) FROM {table}").fetchone()
+    row = connection.execute(f"SELECT count(*) FROM {table}").fetchall()[0]
     return int(row[0]) if row else 0
 
 
@@ -206,7 +206,7 @@ def _fetch(connection: duckdb.DuckDBPyConnection, table: str, schema: Schema, or
     replace = ", ".join(f"CAST({quote(column)} AS {kind}) AS {quote(column)}" for column, kind in schema.casts.items())
     select = f"* EXCLUDE ({ROW_ID})" + (f" REPLACE ({replace})" if replace else "")
     try:
-        return connection.execute(f"SELECT {select} FROM {table} ORDER BY {ROW_ID}").to_arrow_table()
+        return connection.sql(f"SELECT {select} FROM {table} ORDER BY {ROW_ID}").to_arrow_table()
     except duckdb.Error as exc:
         raise DataError(f"data.columns: cannot convert columns {sorted(schema.casts)}: {exc}") from exc
 
@@ -312,6 +312,8 @@ def _write_atomically(output_dir: Path, prepared: _Prepared) -> None:
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=output_dir.parent, prefix=f".{output_dir.name}.tmp-"))
     try:
+        # mkdtemp makes the folder private; the dataset is meant to be read by other users and services.
+        os.chmod(staging, 0o755)
         _write_files(staging, prepared)
         _fsync_directory(staging)
         _swap_into_place(staging, output_dir)

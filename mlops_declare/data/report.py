@@ -41,7 +41,8 @@ def render_summary(report: dict[str, Any]) -> str:
         column = f" {entry['column']!r}" if entry["column"] else ""
         detail = f"observed {entry['observed']}"
         if entry["bad_rows"]:
-            detail += f", {entry['bad_rows']} bad row(s)"
+            noun = "missing value(s)" if entry["kind"] == "max_null_fraction" else "bad row(s)"
+            detail += f", {entry['bad_rows']} {noun}"
         if entry["examples"]:
             detail += f", e.g. {', '.join(str(example) for example in entry['examples'])}"
         lines.append(

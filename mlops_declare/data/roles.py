@@ -163,7 +163,8 @@ def _check_declared_features(
         else:
             _require_image(connection, table, feature, types[feature.name], where, source)
         columns[feature.name] = ColumnInfo(
-            feature.name, types[feature.name], "feature", feature.type, feature.shape, declared=declared
+            feature.name, types[feature.name], "feature", feature.type, feature.shape, declared=declared,
+            note="" if declared else f"from the {data.source.kind} source",
         )
 
 
@@ -196,7 +197,7 @@ def _non_numbers(connection: duckdb.DuckDBPyConnection, table: str, column: str)
         f"SELECT count_if({name} IS NOT NULL AND TRY_CAST({name} AS DOUBLE) IS NULL), count({name}), "
         f"list(DISTINCT {name}) FILTER (WHERE {name} IS NOT NULL AND TRY_CAST({name} AS DOUBLE) IS NULL)[:3] "
         f"FROM {table}"
-    ).fetchone() or (0, 0, [])
+    ).fetchall()[0] or (0, 0, [])
     return int(row[0]), int(row[1]), sorted(row[2] or [])
 
 
@@ -210,7 +211,7 @@ def _require_image(
         raise DataError(f"{where}: column {feature.name!r} is {duckdb_type}; an image feature needs a list of {size} numbers")
     row = connection.execute(
         f"SELECT count_if(len({quote(feature.name)}) <> {size}) FROM {table}"
-    ).fetchone() or (0,)
+    ).fetchall()[0] or (0,)
     if row[0]:
         raise DataError(
             f"{where}: column {feature.name!r}: {row[0]} rows do not hold {size} values (shape {feature.shape}); {source}"
@@ -276,7 +277,7 @@ def task_hint(data: DataConfig, connection: duckdb.DuckDBPyConnection, table: st
     row = connection.execute(
         f"SELECT count(DISTINCT {name}), "
         f"{'bool_and(' + name + ' = round(' + name + '))' if family == 'float' else 'true'} FROM {table}"
-    ).fetchone() or (0, True)
+    ).fetchall()[0] or (0, True)
     distinct, integral = int(row[0]), bool(row[1])
     classes = family in ("string", "bool") or (family == "int" and distinct <= MAX_INTEGER_CLASSES)
     classes = classes or (family == "float" and integral and distinct <= 2)

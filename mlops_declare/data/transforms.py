@@ -132,7 +132,7 @@ def _check_castable(
     bad = f"{name} IS NOT NULL AND TRY_CAST({name} AS {duckdb_type}) IS NULL"
     count, examples = connection.execute(
         f"SELECT count(*), list(DISTINCT CAST({name} AS VARCHAR))[:3] FROM {table} WHERE {bad}"
-    ).fetchone() or (0, [])
+    ).fetchall()[0] or (0, [])
     if count:
         shown = ", ".join(repr(value) for value in examples or [])
         raise DataError(
@@ -177,12 +177,18 @@ def _fill_value(
             f"(use 'mode' or 'constant'); {source}"
         )
     aggregate = {"mean": "avg", "median": "median", "mode": "mode"}[transform.strategy]
-    row = connection.execute(f"SELECT {aggregate}({quote(column)}) FROM {table}").fetchone()
+    row = connection.execute(f"SELECT {aggregate}({quote(column)}) FROM {table}").fetchall()[0]
     if row is None or row[0] is None:
         raise DataError(f"{where}: column {column!r} has no values to compute a {transform.strategy} from; {source}")
     if family == "string":
         return literal(str(row[0]))
-    return f"CAST({float(row[0])!r} AS {duckdb_type})" if family == "float" else repr(row[0])
+    if family == "bool":
+        return "true" if row[0] else "false"
+    value = float(row[0])
+    if family == "int" and value.is_integer():
+        return f"CAST({int(value)} AS {duckdb_type})"
+    # A fractional mean or median of an integer column turns the column into DOUBLE.
+    return f"CAST({value!r} AS DOUBLE)"
 
 
 def _numeric_constant(value: str, column: str, where: str, source: str) -> str:

@@ -1,0 +1,70 @@
+"""The data steps of a run: `ingest` prepares the dataset into the run directory, `validate_data`
+surfaces its validation report and checks the written files still match their fingerprint."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from mlops_declare.data import DataValidationError, PreparedDataset, prepare_dataset
+from mlops_declare.errors import DataError
+from mlops_declare.steps import StepContext, write_json_atomic
+
+DATASET_FOLDER = "data"
+REJECTED_REPORT = "data_rejected.json"
+
+
+def _relative(context: StepContext, path: Path) -> str:
+    return str(path.relative_to(context.project_root)) if path.is_relative_to(context.project_root) else str(path)
+
+
+def ingest(context: StepContext) -> dict[str, Any]:
+    """Prepare the dataset into `<run_dir>/data`; a rerun for the same run id replaces it atomically."""
+    output = context.run_dir / DATASET_FOLDER
+    rejected = context.run_dir / REJECTED_REPORT
+    try:
+        prepared = prepare_dataset(
+            context.loaded.config.data, output, logical_date=context.logical_date, project_root=context.project_root
+        )
+    except DataValidationError as exc:
+        # The run stops here; the report stays next to it so the user can see every expectation.
+        write_json_atomic(rejected, exc.report)
+        if output.exists():
+            shutil.rmtree(output)
+        raise DataValidationError(exc.report, f"{exc.summary}\nreport: {_relative(context, rejected)}") from exc
+    rejected.unlink(missing_ok=True)
+    metadata = prepared.metadata()
+    return {
+        "dataset_dir": _relative(context, prepared.directory),
+        "fingerprint": prepared.fingerprint,
+        "features": prepared.feature_names,
+        "target": prepared.target,
+        "task_hint": metadata["task_hint"],
+        "rows": metadata["rows"],
+    }
+
+
+def validate_data(context: StepContext) -> dict[str, Any]:
+    """The validation outcome of the ingested dataset; fails if any `fail` expectation did not hold."""
+    upstream = context.upstream.get("ingest")
+    directory = context.resolve(upstream["dataset_dir"]) if upstream else context.run_dir / DATASET_FOLDER
+    if not directory.exists():
+        raise DataError(f"no ingested dataset at {_relative(context, directory)}; run the `ingest` step first")
+    prepared = PreparedDataset.load(directory)
+    prepared.verify()
+    report = prepared.report()
+    failed = [entry for entry in report["expectations"] if entry["outcome"] == "failed"]
+    if failed:
+        raise DataValidationError(report, "")
+    outcomes: dict[str, int] = {}
+    for entry in report["expectations"]:
+        outcomes[entry["outcome"]] = outcomes.get(entry["outcome"], 0) + 1
+    return {
+        "fingerprint": prepared.fingerprint,
+        "outcome": report["outcome"],
+        "expectations": outcomes,
+        "warnings": [f"{entry['config_path']} {entry['kind']}" for entry in report["expectations"] if entry["outcome"] == "warned"],
+        "quarantined_rows": report["rows"]["quarantined"],
+        "report_path": _relative(context, prepared.report_path),
+    }
