@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from mlops_declare.errors import ConfigError, MlopsDeclareError
 
-COMMAND_MODULES: tuple[str, ...] = ("mlops_declare.cli.core",)
+COMMAND_MODULES: tuple[str, ...] = ("mlops_declare.cli.core", "mlops_declare.cli.data", "mlops_declare.cli.train")
 """Modules with a `register(subparsers)` function; each verb's heavy imports happen in its handler."""
 
 FULL_ERROR_VARIABLE = "MLOPS_DECLARE_FULL_ERROR"

@@ -23,6 +23,10 @@ from mlops_declare.errors import MlopsDeclareError
 
 STEP_FUNCTIONS: dict[str, str] = {
     "snapshot_config": "mlops_declare.steps.core:snapshot_config",
+    "ingest": "mlops_declare.steps.data:ingest",
+    "validate_data": "mlops_declare.steps.data:validate_data",
+    "train": "mlops_declare.steps.train:train",
+    "evaluate": "mlops_declare.steps.train:evaluate",
 }
 """Step name -> "module:function". A step exists here only once it is implemented."""
 
