@@ -69,3 +69,39 @@ def test_golden_dags_import_without_errors(case: str, tmp_path: Path) -> None:
     if case == "new_data_trigger":
         assert training["timetable"] == "AssetOrTimeSchedule"
         assert training["queues"] == ["training"]
+
+
+@pytest.mark.slow
+def test_airflow_dags_test_runs_the_compiled_pipeline(project: Path, tmp_path: Path) -> None:
+    """`airflow dags test` on SQLite runs every task of the compiled training DAG to success."""
+    compiled = subprocess.run(
+        [sys.executable, "-m", "mlops_declare", "compile", "trainer.max_epochs=2", "trainer.early_stopping=null"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+    )
+    assert compiled.returncode == 0, compiled.stderr
+    airflow = str(Path(sys.executable).parent / "airflow")
+    environment = {
+        **os.environ,
+        "AIRFLOW_HOME": str(tmp_path / "airflow"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(project / "dags"),
+    }
+    migrated = subprocess.run([airflow, "db", "migrate"], env=environment, capture_output=True, text=True, timeout=300)
+    assert migrated.returncode == 0, migrated.stderr[-3000:]
+    result = subprocess.run(
+        [airflow, "dags", "test", "example_training", "2026-11-26"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-5000:]
+    assert "state=success" in output and "DagRun Finished: dag_id=example_training" in output
+    plan = json.loads((project / "plan.json").read_text())
+    runs = list((project / ".mlops" / "runs").iterdir())
+    assert len(runs) == 1
+    finished = sorted(path.stem for path in (runs[0] / "steps").glob("*.json"))
+    assert finished == sorted(step["name"] for step in plan["steps"])
