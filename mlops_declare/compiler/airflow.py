@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import pprint
 
 from mlops_declare.compiler.plan import GENERATOR, GENERATOR_VERSION, DagSpec, Plan
@@ -36,7 +35,8 @@ def _string_literal(text: str) -> str:
     return "r'''" + text + "'''"
 
 
-def _doc_md(plan: Plan, dag: DagSpec, source: str) -> str:
+def _doc_md_intro(plan: Plan, dag: DagSpec, source: str) -> str:
+    """The Airflow UI's description of the DAG; the resolved config is appended from CONFIG at parse time."""
     lines = [
         f"# {dag.dag_id}",
         "",
@@ -47,9 +47,6 @@ def _doc_md(plan: Plan, dag: DagSpec, source: str) -> str:
         "",
         "Resolved config (secrets appear as `${oc.env:VAR}` references):",
         "",
-        "```json",
-        json.dumps(plan.config, indent=2, sort_keys=True, ensure_ascii=False),
-        "```",
     ]
     return "\n".join(lines)
 
@@ -99,6 +96,7 @@ def render_dag(plan: Plan, dag: DagSpec, source: str) -> str:
 from __future__ import annotations
 
 import datetime
+import json
 from pathlib import Path
 from typing import Any
 
@@ -107,7 +105,7 @@ from airflow.sdk import {imports}
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_FINGERPRINT = {plan.config_fingerprint!r}
 CONFIG: dict[str, Any] = {_python_literal(plan.config)}
-DOC_MD = {_string_literal(_doc_md(plan, dag, source))}
+DOC_MD = {_string_literal(_doc_md_intro(plan, dag, source))} + "```json\\n" + json.dumps(CONFIG, indent=2, sort_keys=True) + "\\n```"
 
 
 def _run_step(name: str, context: dict[str, Any]) -> dict[str, Any]:
