@@ -296,10 +296,31 @@ def _judge(
         fraction = bad / total if total else 0.0
         result = _result(index, expectation, round(fraction, 6), _verdict(expectation, fraction <= expectation.max), bad)
     else:
-        result = _result(index, expectation, bad, _verdict(expectation, bad == 0), bad)
+        observed = _observed(connection, expectation, table, types[column], bad)
+        result = _result(index, expectation, observed, _verdict(expectation, bad == 0), bad)
     if result.outcome != "passed" and not isinstance(expectation, MaxNullFraction):
         result.examples = _offending_values(connection, table, column, predicate)
     return result
+
+
+def _observed(
+    connection: duckdb.DuckDBPyConnection, expectation: Expectation, table: str, duckdb_type: str, bad: int
+) -> Any:
+    """What the report shows as observed: the value range, the distinct values, or the duplicate count."""
+    name = quote(getattr(expectation, "column"))
+    family = type_family(duckdb_type)
+    if isinstance(expectation, ValueRange) and family in ("int", "float"):
+        low, high = connection.execute(f"SELECT min({name}), max({name}) FROM {table}").fetchall()[0]
+        return {"min": None if low is None else float(low), "max": None if high is None else float(high)}
+    if isinstance(expectation, AllowedValues):
+        rows = connection.execute(
+            f"SELECT DISTINCT CAST({name} AS VARCHAR) AS v FROM {table} WHERE {name} IS NOT NULL ORDER BY v LIMIT 21"
+        ).fetchall()
+        values = [row[0] for row in rows]
+        return {"distinct": values[:20], "more": len(values) > 20}
+    if isinstance(expectation, Unique):
+        return {"duplicates": bad}
+    return {"bad_rows": bad}
 
 
 def _offending_values(connection: duckdb.DuckDBPyConnection, table: str, column: str, predicate: str) -> list[str]:

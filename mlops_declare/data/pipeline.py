@@ -58,7 +58,8 @@ class DataValidationError(DataError):
 def _describe_failure(entry: dict[str, Any]) -> str:
     column = f" column {entry['column']!r}" if entry["column"] else ""
     examples = f" (e.g. {', '.join(repr(value) for value in entry['examples'])})" if entry["examples"] else ""
-    bad = f"; {entry['bad_rows']} bad row(s)" if entry["bad_rows"] else ""
+    noun = "missing value(s)" if entry["kind"] == "max_null_fraction" else "bad row(s)"
+    bad = f"; {entry['bad_rows']} {noun}" if entry["bad_rows"] else ""
     return (
         f"{entry['config_path']} {entry['kind']}{column}: expected {entry['expected']}, "
         f"observed {entry['observed']}{bad}{examples}"
