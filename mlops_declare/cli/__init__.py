@@ -11,7 +11,12 @@ from collections.abc import Sequence
 
 from mlops_declare.errors import ConfigError, MlopsDeclareError
 
-COMMAND_MODULES: tuple[str, ...] = ("mlops_declare.cli.core", "mlops_declare.cli.data", "mlops_declare.cli.train")
+COMMAND_MODULES: tuple[str, ...] = (
+    "mlops_declare.cli.core",
+    "mlops_declare.cli.data",
+    "mlops_declare.cli.train",
+    "mlops_declare.cli.registry",
+)
 """Modules with a `register(subparsers)` function; each verb's heavy imports happen in its handler."""
 
 FULL_ERROR_VARIABLE = "MLOPS_DECLARE_FULL_ERROR"

@@ -7,6 +7,10 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from mlops_declare.config.base import Name, StrictModel
+from mlops_declare.config.model import HIGHER_IS_BETTER
+
+RESERVED_LABELS = ("latest",)
+"""Selectors the registry resolves itself (`digits:latest`); no stage or alias may take these names."""
 
 
 class Threshold(StrictModel):
@@ -33,7 +37,19 @@ class Threshold(StrictModel):
             raise ValueError("a threshold needs `min`, `max` or `min_improvement`")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"`min` ({self.min}) is greater than `max` ({self.max})")
+        if self.min_improvement is not None and self.direction is None and self.metric not in HIGHER_IS_BETTER:
+            raise ValueError(
+                f"the direction of metric {self.metric!r} cannot be inferred; set direction: higher_is_better "
+                "or lower_is_better"
+            )
         return self
+
+    @property
+    def higher_is_better(self) -> bool:
+        """Whether a larger value is an improvement (declared, else inferred from the metric name)."""
+        if self.direction is not None:
+            return self.direction == "higher_is_better"
+        return HIGHER_IS_BETTER.get(self.metric, True)
 
 
 class Gate(StrictModel):
@@ -61,6 +77,8 @@ class Stage(StrictModel):
 
     @model_validator(mode="after")
     def _gate_has_thresholds(self) -> Stage:
+        if self.requires == self.name:
+            raise ValueError(f"stage {self.name!r} requires itself")
         if self.gated and not self.gate.thresholds:
             raise ValueError(
                 f"stage {self.name!r} is gated but its gate has no thresholds; add gate.thresholds or set gated: false"
@@ -94,7 +112,32 @@ class RegistryConfig(StrictModel):
         clashes = sorted(set(names) & set(self.aliases))
         if clashes:
             raise ValueError(f"names used both as stage and alias: {', '.join(clashes)}")
+        reserved = sorted(set(RESERVED_LABELS) & (set(names) | set(self.aliases)))
+        if reserved:
+            raise ValueError(f"{', '.join(reserved)} is reserved (`NAME:latest` selects the newest version)")
+        repeated = sorted({alias for alias in self.aliases if self.aliases.count(alias) > 1})
+        if repeated:
+            raise ValueError(f"aliases declared twice: {', '.join(repeated)}")
+        cycle = _requires_cycle(self.stages)
+        if cycle:
+            raise ValueError(f"stages require each other in a cycle: {' -> '.join(cycle)}")
         unknown = [name for name in self.auto_promote if name not in names]
         if unknown:
             raise ValueError(f"auto_promote names unknown stages: {', '.join(unknown)}; stages: {', '.join(names)}")
         return self
+
+
+def _requires_cycle(stages: list[Stage]) -> list[str]:
+    """The first `requires` cycle among the stages, as a path that ends where it starts; empty if none."""
+    requires = {stage.name: stage.requires for stage in stages}
+    for start in requires:
+        path = [start]
+        current = requires[start]
+        while current is not None and current in requires:
+            path.append(current)
+            if current == start:
+                return path
+            if len(path) > len(requires):
+                break
+            current = requires[current]
+    return []

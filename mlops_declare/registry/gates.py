@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from mlops_declare.config.model import HIGHER_IS_BETTER
 from mlops_declare.config.registry import Stage, Threshold
 
 TOLERANCE = 1e-9
@@ -81,9 +80,7 @@ class GateDecision:
 
 def threshold_direction(threshold: Threshold) -> str:
     """The declared direction, or the one inferred from the metric's name."""
-    if threshold.direction is not None:
-        return threshold.direction
-    return "higher_is_better" if HIGHER_IS_BETTER.get(threshold.metric, True) else "lower_is_better"
+    return "higher_is_better" if threshold.higher_is_better else "lower_is_better"
 
 
 def evaluate(name: str, stage: Stage, candidate: Candidate, holder: Candidate | None) -> GateDecision:

@@ -1,0 +1,110 @@
+"""The `register` and `promote` steps: put the trained package in the registry, then move it through its gates."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from mlops_declare.steps import StepContext, StepError
+
+AIRFLOW_DAG_VARIABLE = "AIRFLOW_CTX_DAG_ID"
+AIRFLOW_RUN_VARIABLE = "AIRFLOW_CTX_DAG_RUN_ID"
+"""Airflow exports these to every task process; they tie a version to the DAG run that made it."""
+
+
+def open_registry(context: StepContext) -> Any:
+    """The registry the config names, relative paths against the project root, loads cached under <home>/cache."""
+    from mlops_declare.registry import Registry
+
+    return Registry.from_config(context.loaded.config.registry, context.project_root, cache_dir=context.home / "cache")
+
+
+def register(context: StepContext) -> dict[str, Any]:
+    """Register the package the `train` step wrote, with its metrics and full lineage; idempotent per run."""
+    from mlops_declare.registry import default_actor
+    from mlops_declare.registry.package import lineage_from_package
+
+    package_dir = _trained_package(context)
+    ingest = context.upstream.get("ingest") or {}
+    lineage = lineage_from_package(
+        package_dir,
+        dataset_uri=str(ingest["dataset_dir"]) if ingest.get("dataset_dir") else None,
+        config=context.loaded.snapshot,
+        config_fingerprint=context.loaded.fingerprint,
+        git_commit=git_commit(context.project_root),
+        training_run_id=context.run_id,
+        airflow_dag_id=os.environ.get(AIRFLOW_DAG_VARIABLE),
+        airflow_run_id=os.environ.get(AIRFLOW_RUN_VARIABLE),
+    )
+    name = context.loaded.config.model.name
+    with open_registry(context) as registry:
+        version = registry.register(
+            name, package_dir, lineage=lineage, actor=f"{default_actor()} (run {context.run_id})"
+        )
+    return {
+        "name": version.name,
+        "version": version.version,
+        "ref": version.ref,
+        "manifest_sha256": version.manifest_sha256,
+        "metrics": {split: dict(values) for split, values in version.metrics.items()},
+    }
+
+
+def promote(context: StepContext) -> dict[str, Any]:
+    """Try the registered version against each `registry.auto_promote` stage's gate, in order.
+
+    A gate refusal is an outcome, not a failure: it is logged as NOT_BLESSED with the numbers and
+    the step reports it; later stages are not tried, since they usually require the earlier one.
+    """
+    from mlops_declare.registry import GateRefused, default_actor
+
+    registered = context.upstream.get("register")
+    if not registered or not registered.get("ref"):
+        raise StepError(
+            f"step 'promote' needs the result of step 'register' (a ref) in {context.run_dir / 'steps'}; "
+            "run register first"
+        )
+    ref = str(registered["ref"])
+    promoted: list[str] = []
+    already: list[str] = []
+    refused: dict[str, dict[str, Any]] = {}
+    with open_registry(context) as registry:
+        for stage in context.loaded.config.registry.auto_promote:
+            try:
+                result = registry.promote(ref, stage, actor=f"{default_actor()} (run {context.run_id})")
+            except GateRefused as exc:
+                refused[stage] = exc.decision.to_dict()  # type: ignore[attr-defined]
+                break
+            (promoted if result.changed else already).append(stage)
+    return {"ref": ref, "promoted": promoted, "already_held": already, "refused": refused}
+
+
+def _trained_package(context: StepContext) -> Path:
+    trained = context.upstream.get("train")
+    if trained is None or not trained.get("package_dir"):
+        raise StepError(
+            f"step 'register' needs the result of step 'train' (its package_dir) in {context.run_dir / 'steps'}; "
+            "run train first"
+        )
+    package = context.resolve(str(trained["package_dir"]))
+    if not package.is_dir():
+        raise StepError(f"the 'train' result names package_dir {str(package)!r}, which is not a directory")
+    return package
+
+
+def git_commit(project_root: Path) -> str | None:
+    """The project's HEAD commit when it is a git checkout with git installed; None otherwise."""
+    try:
+        completed = subprocess.run(
+            ["git", "-C", str(project_root), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    commit = completed.stdout.strip()
+    return commit if completed.returncode == 0 and len(commit) in (40, 64) else None
