@@ -156,6 +156,7 @@ class PruningCallback(L.Callback):
         if self.pruning.lottery_ticket and self.initial_state:
             for target in targets:
                 _original(target).data.copy_(self.initial_state[target.parameter])
+                _refresh_masked_weight(target)
         self.reached = measured_sparsity(targets, self.pruning.method)
         self.steps.append({"epoch": epoch, "target": round(sparsity, 6), "reached": round(self.reached, 6)})
 
@@ -211,6 +212,17 @@ def _original(target: Target) -> torch.Tensor:
     if original is None:
         original = getattr(target.module, target.name)
     return original  # type: ignore[no-any-return]
+
+
+def _refresh_masked_weight(target: Target) -> None:
+    """Recompute `weight = weight_orig * weight_mask` now instead of at the next forward pass.
+
+    Without this the reset is invisible until the next forward (the cause of "lottery-ticket reset
+    did not happen", Lightning-AI/pytorch-lightning#13643).
+    """
+    for hook in target.module._forward_pre_hooks.values():
+        if isinstance(hook, prune.BasePruningMethod) and hook._tensor_name == target.name:
+            setattr(target.module, target.name, hook.apply_mask(target.module))
 
 
 def _mask_bias_like_rows(target: Target) -> None:
