@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
@@ -83,7 +83,7 @@ class TransformerModel(ModelBase):
         return self
 
 
-ModelConfig = Annotated[Union[MlpModel, CnnModel, TransformerModel], Field(discriminator="kind")]
+ModelConfig = Annotated[MlpModel | CnnModel | TransformerModel, Field(discriminator="kind")]
 
 METRICS_BY_TASK: dict[str, tuple[str, ...]] = {
     "binary": ("accuracy", "f1", "auroc", "precision", "recall", "loss"),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -40,9 +40,9 @@ class GradualPruning(StrictModel):
     schedule: PruningSchedule = "cubic"
     """Interpolation from init to final sparsity (cubic as in gradual magnitude pruning)."""
     include: list[str] = Field(default_factory=lambda: [r".*\.weight$"], min_length=1)
-    """Regexes (re.search) of parameter names to prune, e.g. `layers\.0\.weight`; weight matrices of Linear/Conv layers qualify."""
+    r"""Regexes (re.search) of parameter names to prune, e.g. `layers\.0\.weight`; weight matrices of Linear/Conv layers qualify."""
     exclude: list[str] = Field(default_factory=list)
-    """Regexes (re.search) of parameter names never pruned (e.g. `^output\.` for the output layer)."""
+    r"""Regexes (re.search) of parameter names never pruned (e.g. `^output\.` for the output layer)."""
     fine_tune_epochs: NonNegativeInt = 0
     """Epochs trained after the last pruning step."""
     lottery_ticket: bool = False
@@ -73,4 +73,4 @@ class GradualPruning(StrictModel):
         return self
 
 
-PruningConfig = Annotated[Union[NoPruning, GradualPruning], Field(discriminator="kind")]
+PruningConfig = Annotated[NoPruning | GradualPruning, Field(discriminator="kind")]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -116,7 +116,7 @@ class TrainerConfig(StrictModel):
 
     accelerator: Accelerator = "auto"
     """Where to train: auto, cpu, gpu (alias cuda)."""
-    devices: Union[PositiveInt, Literal["auto"], list[NonNegativeInt]] = "auto"
+    devices: PositiveInt | Literal["auto"] | list[NonNegativeInt] = "auto"
     """Number of devices, `auto`, or a list of device indices."""
     strategy: Strategy = "auto"
     """Distribution strategy; ddp on CPU uses gloo."""
