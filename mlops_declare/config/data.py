@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
@@ -111,7 +111,7 @@ class GeneratedSource(StrictModel):
 
 
 Source = Annotated[
-    Union[CsvSource, ParquetSource, SqlSource, BuiltinSource, GeneratedSource],
+    CsvSource | ParquetSource | SqlSource | BuiltinSource | GeneratedSource,
     Field(discriminator="kind"),
 ]
 
@@ -197,15 +197,7 @@ class DeduplicateTransform(StrictModel):
 
 
 Transform = Annotated[
-    Union[
-        SqlTransform,
-        CastTransform,
-        ImputeTransform,
-        ClipTransform,
-        DeriveTransform,
-        DropTransform,
-        DeduplicateTransform,
-    ],
+    SqlTransform | CastTransform | ImputeTransform | ClipTransform | DeriveTransform | DropTransform | DeduplicateTransform,
     Field(discriminator="kind"),
 ]
 
@@ -265,7 +257,8 @@ class ExpectationBase(StrictModel):
     """Shared keys of every expectation."""
 
     policy: Policy = "fail"
-    """fail: stop the run; warn: report and continue; quarantine: move bad rows aside and continue."""
+    """fail: stop the run; warn: report and continue; quarantine: move bad rows to quarantine.parquet and continue
+    (row-level checks only: max_null_fraction, range, allowed_values, unique)."""
 
 
 class ColumnPresent(ExpectationBase):
@@ -276,6 +269,12 @@ class ColumnPresent(ExpectationBase):
     """Column that must exist."""
     type: ColumnType | None = None
     """Expected type, if any."""
+
+    @model_validator(mode="after")
+    def _not_quarantine(self) -> ColumnPresent:
+        if self.policy == "quarantine":
+            raise ValueError("column_present checks the whole table; policy 'quarantine' does not apply")
+        return self
 
 
 class MaxNullFraction(ExpectationBase):
@@ -353,9 +352,15 @@ class Freshness(ExpectationBase):
     max_age_hours: PositiveFloat
     """Largest allowed age of the newest row."""
 
+    @model_validator(mode="after")
+    def _not_quarantine(self) -> Freshness:
+        if self.policy == "quarantine":
+            raise ValueError("freshness checks the newest row only; policy 'quarantine' does not apply")
+        return self
+
 
 Expectation = Annotated[
-    Union[ColumnPresent, MaxNullFraction, ValueRange, AllowedValues, Unique, RowCount, Freshness],
+    ColumnPresent | MaxNullFraction | ValueRange | AllowedValues | Unique | RowCount | Freshness,
     Field(discriminator="kind"),
 ]
 
@@ -416,7 +421,7 @@ class ColumnSplit(StrictModel):
     """Column holding `train`, `val` or `test`."""
 
 
-Split = Annotated[Union[RandomSplit, TimeSplit, ColumnSplit], Field(discriminator="kind")]
+Split = Annotated[RandomSplit | TimeSplit | ColumnSplit, Field(discriminator="kind")]
 
 
 class Preprocessing(StrictModel):

@@ -1,0 +1,157 @@
+"""prepare_dataset end to end: outputs, reopening, fingerprint, atomic writes, role inference,
+reference profile, and the bad-input errors that must name source, column and config path."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from mlops_declare.data import PreparedDataset, content_hash
+from mlops_declare.errors import DataError
+from tests.unit.data.helpers import config, csv_source, numbered_csv, prepare, write_csv
+
+GENERATED = {
+    "kind": "generated",
+    "rows": 600,
+    "seed": 11,
+    "columns": [{"name": "a"}, {"name": "b", "null_fraction": 0.1}, {"name": "c", "type": "categorical", "categories": ["p", "q"]}],
+}
+
+
+def test_outputs_are_written_and_reopened(tmp_path: Path) -> None:
+    prepared = prepare(config(GENERATED), tmp_path)
+    names = sorted(path.name for path in prepared.directory.iterdir())
+    assert names == ["metadata.json", "preprocessing.json", "profile.json", "report.json", "report.txt",
+                     "test.parquet", "train.parquet", "val.parquet"]
+    assert PreparedDataset.load(prepared.directory) == prepared
+    assert prepared.feature_names == ["a", "b", "c"] and prepared.target == "target"
+    assert not [path for path in tmp_path.iterdir() if path.name.startswith(".")], "no temporary folder left behind"
+
+
+def test_fingerprint_is_stable_and_follows_content(tmp_path: Path) -> None:
+    first = prepare(config(GENERATED), tmp_path, "a")
+    again = prepare(config(GENERATED), tmp_path, "b")
+    more_rows = prepare(config({**GENERATED, "rows": 601}), tmp_path, "c")
+    other_scaling = prepare(config(GENERATED, preprocessing={"scaling": "minmax"}), tmp_path, "d")
+    assert first.fingerprint == again.fingerprint
+    assert len({first.fingerprint, more_rows.fingerprint, other_scaling.fingerprint}) == 3
+    assert (first.directory / "train.parquet").read_bytes() == (again.directory / "train.parquet").read_bytes()
+
+
+def test_content_hash_ignores_chunking_but_not_values() -> None:
+    table = pa.table({"x": [1.0, None, 3.0], "s": ["a", None, "c"], "t": pa.array([1, 2, 3], pa.timestamp("us"))})
+    rechunked = pa.concat_tables([table.slice(0, 1), table.slice(1)])
+    changed = table.set_column(0, "x", pa.array([1.0, None, 3.5]))
+    assert content_hash({"train": table}) == content_hash({"train": rechunked})
+    assert content_hash({"train": table}) != content_hash({"train": changed})
+
+
+def test_rerun_replaces_the_output_atomically(tmp_path: Path) -> None:
+    prepare(config(GENERATED), tmp_path)
+    second = prepare(config({**GENERATED, "rows": 700}), tmp_path)
+    assert second.metadata()["rows"]["source"] == 700
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["out"]
+
+
+def test_failure_keeps_the_previous_output_untouched(tmp_path: Path) -> None:
+    good = prepare(config(GENERATED), tmp_path)
+    before = {path.name: path.read_bytes() for path in good.directory.iterdir()}
+    with pytest.raises(DataError):
+        prepare(config(GENERATED, columns={"target": "label"}), tmp_path)
+    assert {path.name: path.read_bytes() for path in good.directory.iterdir()} == before
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["out"]
+
+
+def test_verify_detects_a_changed_split(tmp_path: Path) -> None:
+    prepared = prepare(config(GENERATED), tmp_path)
+    prepared.verify()
+    table = pq.read_table(prepared.splits["val"])
+    pq.write_table(table.slice(1), prepared.splits["val"])
+    with pytest.raises(DataError, match=r"was changed after it was written"):
+        prepared.verify()
+
+
+def test_load_of_a_folder_without_dataset(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"holds no prepared dataset"):
+        PreparedDataset.load(tmp_path)
+
+
+def test_missing_target_names_column_and_config_path(tmp_path: Path) -> None:
+    path = numbered_csv(tmp_path / "raw.csv")
+    with pytest.raises(DataError, match=r"data\.columns\.target: column 'label' not found; csv source '.*raw\.csv' has columns: id, x, y, colour, target"):
+        prepare(config(csv_source(path), columns={"target": "label"}), tmp_path)
+
+
+def test_target_with_missing_values_is_rejected(tmp_path: Path) -> None:
+    path = numbered_csv(tmp_path / "raw.csv", extra="40,1.0,1,red,\n")
+    with pytest.raises(DataError, match=r"data\.columns\.target: target column 'target' has 1 missing value\(s\) of 41"):
+        prepare(config(csv_source(path)), tmp_path)
+
+
+def test_all_null_feature_column_is_rejected(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "hollow.csv", ["x,empty,target"] + [f"{i},,{i % 2}" for i in range(20)])
+    with pytest.raises(DataError, match=r"data\.columns\.features: column 'empty' is entirely missing \(all 20 values null\)"):
+        prepare(config(csv_source(path), columns={"features": [{"name": "x"}, {"name": "empty"}]}), tmp_path)
+
+
+def test_declared_numeric_feature_with_text_is_a_type_error(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "typed.csv", ["x,size,target"] + [f"{i},{'big' if i == 3 else i},{i % 2}" for i in range(20)])
+    with pytest.raises(
+        DataError, match=r"data\.columns\.features\[1\]: column 'size' is declared numeric but 1 of 20 values are not numbers \(e\.g\. 'big'\)"
+    ):
+        prepare(config(csv_source(path), columns={"features": [{"name": "x"}, {"name": "size"}]}), tmp_path)
+
+
+def test_declared_feature_missing_from_data(tmp_path: Path) -> None:
+    path = numbered_csv(tmp_path / "raw.csv")
+    with pytest.raises(DataError, match=r"data\.columns\.features\[0\]: column 'colour ' not found \(did you mean 'colour'\?\)"):
+        prepare(config(csv_source(path), columns={"features": [{"name": "colour ", "type": "categorical"}]}), tmp_path)
+
+
+def test_inferred_schema_is_recorded_with_roles(tmp_path: Path) -> None:
+    rows = ["customer_id,signed_up,age,plan,churned"] + [
+        f"{i},2026-01-{1 + i % 28:02d} 10:00:00,{20 + i},{('free', 'pro')[i % 2]},{i % 2}" for i in range(30)
+    ]
+    path = write_csv(tmp_path / "customers.csv", rows)
+    prepared = prepare(config(csv_source(path), columns={"target": "churned"}), tmp_path)
+    schema = {column["name"]: (column["role"], column["feature_type"], column["declared"]) for column in prepared.metadata()["schema"]}
+    assert schema == {
+        "customer_id": ("id", None, False),
+        "signed_up": ("timestamp", None, False),
+        "age": ("feature", "numeric", False),
+        "plan": ("feature", "categorical", False),
+        "churned": ("target", None, True),
+    }
+    metadata = prepared.metadata()
+    assert (metadata["id"], metadata["timestamp"], metadata["task_hint"]) == ("customer_id", "signed_up", "binary")
+
+
+def test_reference_profile_describes_training_features(tmp_path: Path) -> None:
+    prepared = prepare(config(GENERATED), tmp_path)
+    profile = json.loads(prepared.profile_path.read_text())
+    train_rows = pq.read_table(prepared.splits["train"]).num_rows
+    numeric, categorical = profile["columns"]["b"], profile["columns"]["c"]
+    assert profile["rows"] == train_rows
+    assert numeric["kind"] == "numeric" and 0.05 < numeric["missing_share"] < 0.15
+    assert sum(numeric["histogram"]["counts"]) == train_rows - numeric["missing"]
+    assert len(numeric["histogram"]["edges"]) == 31
+    assert numeric["quantiles"]["0"] == numeric["min"] and numeric["quantiles"]["1"] == numeric["max"]
+    assert {"mean", "std", "skewness", "kurtosis"} <= set(numeric)
+    assert categorical["kind"] == "categorical" and set(categorical["frequencies"]) == {"p", "q"}
+    assert sum(categorical["frequencies"].values()) == pytest.approx(1.0)
+    assert profile["target"]["name"] == "target" and profile["target"]["kind"] == "categorical"
+
+
+def test_output_folder_is_readable_by_others(tmp_path: Path) -> None:
+    prepared = prepare(config(GENERATED), tmp_path)
+    assert os.stat(prepared.directory).st_mode & 0o055 == 0o055
+
+
+def test_bad_logical_date(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"logical date '26/11/2026' is not YYYY-MM-DD"):
+        prepare(config(GENERATED), tmp_path, logical_date="26/11/2026")
