@@ -244,7 +244,9 @@ def _finish(
     _check_usable(table, schema, loaded.description)
     class_names = class_names_of(table.column(schema.target), hint) if schema.target else None
     indices = split_indices(table, data.split, schema.target, loaded.description)
-    splits = {name: table.take(pa.array(indices[name])) for name in SPLIT_NAMES}
+    with ThreadPoolExecutor(max_workers=len(SPLIT_NAMES)) as pool:
+        taken = pool.map(lambda name: table.take(pa.array(indices[name])), SPLIT_NAMES)
+        splits = dict(zip(SPLIT_NAMES, taken, strict=True))
     state = fit_preprocessing(splits["train"], schema.features, data.preprocessing, schema.target, hint, class_names)
     profile = reference_profile(splits["train"], schema.features, schema.target, hint, data.preprocessing.max_categories)
     content = content_hash(splits)
