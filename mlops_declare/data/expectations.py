@@ -233,7 +233,7 @@ def _apply_quarantine(
 
 
 def _examples(connection: duckdb.DuckDBPyConnection, table: str, expectation: Expectation, flag: str) -> list[str]:
-    column = quote(getattr(expectation, "column"))
+    column = quote(expectation.column)
     rows = connection.execute(
         f"SELECT DISTINCT COALESCE(CAST(t.{column} AS VARCHAR), 'null') AS v FROM {table} t "
         f"JOIN quarantine_flags q USING ({ROW_ID}) WHERE q.{flag} ORDER BY v LIMIT 3"
@@ -307,7 +307,7 @@ def _observed(
     connection: duckdb.DuckDBPyConnection, expectation: Expectation, table: str, duckdb_type: str, bad: int
 ) -> Any:
     """What the report shows as observed: the value range, the distinct values, or the duplicate count."""
-    name = quote(getattr(expectation, "column"))
+    name = quote(expectation.column)
     family = type_family(duckdb_type)
     if isinstance(expectation, ValueRange) and family in ("int", "float"):
         low, high = connection.execute(f"SELECT min({name}), max({name}) FROM {table}").fetchall()[0]

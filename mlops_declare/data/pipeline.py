@@ -270,12 +270,10 @@ def _metadata(
     content: str,
     fingerprint: str,
 ) -> dict[str, Any]:
-    from mlops_declare import __version__
-
     config = safe_config(data)
     return {
         "format": METADATA_FORMAT,
-        "generator": f"mlops_declare {__version__}",
+        "generator": f"mlops_declare {_package_version()}",
         "name": data.name,
         "fingerprint": fingerprint,
         "content_hash": content,
@@ -295,6 +293,16 @@ def _metadata(
         "statistics": column_statistics(table),
         "files": {**{name: f"{name}.parquet" for name in SPLIT_NAMES}, **FILES},
     }
+
+
+def _package_version() -> str:
+    # Read from the installed distribution: importing the package root would pull in the compiler.
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mlops_declare")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def safe_config(data: DataConfig) -> dict[str, Any]:

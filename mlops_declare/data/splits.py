@@ -30,8 +30,8 @@ def split_indices(table: pa.Table, split: Split, target: str | None, source: str
 
 def _allocation(rows: int, fractions: SplitFractions) -> tuple[int, int]:
     """(train, val) row counts; test takes the rest, so the counts always add up."""
-    train = int(round(rows * fractions.train))
-    val = int(round(rows * fractions.val))
+    train = round(rows * fractions.train)
+    val = round(rows * fractions.val)
     if fractions.test == 0.0:
         val = rows - train
     return train, min(val, rows - train)
@@ -102,7 +102,7 @@ def _boundary(text: str, where: str, unit: str) -> int:
         moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
     scale = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}[unit]
     epoch = moment.replace(tzinfo=dt.UTC).timestamp()
-    return int(round(epoch * scale))
+    return round(epoch * scale)
 
 
 def _by_column(table: pa.Table, split: ColumnSplit, source: str) -> dict[str, np.ndarray]:
