@@ -58,8 +58,9 @@ def train_once(loaded: Any, config_dir: str, run_id: str, logical_date: str, fas
     """Data steps then the train step in run `run_id`; DDP workers reuse rank 0's data and record nothing."""
     from mlops_declare.project import project_root_for
     from mlops_declare.steps import STEP_FUNCTIONS, StepContext, read_results, run_step, safe_run_id, write_json_atomic
-    from mlops_declare.steps.train import train
+    from mlops_declare.steps.train import check_before_data, train
 
+    check_before_data(loaded, fast_dev_run)
     root = project_root_for(config_dir)
     os.environ[RUN_ID_VARIABLE] = run_id
     worker = _is_ddp_worker()

@@ -21,6 +21,13 @@ def prepared_dataset_dir(context: StepContext) -> Path:
     return context.resolve(str(ingest[DATASET_KEY]))
 
 
+def check_before_data(loaded: Any, fast_dev_run: bool = False) -> None:
+    """Fail before any data work when the training setup cannot run here (e.g. 16-mixed on a CPU)."""
+    from mlops_declare.train.checks import preflight
+
+    preflight(loaded, fast_dev_run)
+
+
 def train(context: StepContext, fast_dev_run: bool = False) -> dict[str, Any]:
     """Train the configured model; the package goes to `<run_dir>/model` (rank 0 only under DDP)."""
     from mlops_declare.train.data import training_data_from_prepared

@@ -24,7 +24,7 @@ def evaluate_split(
     Run after training in a single process, so DDP's padded samplers never skew the numbers.
     """
     network = network.float().eval().cpu()
-    metrics = build_metrics(architecture["task"], int(architecture["num_outputs"]), metric_names)
+    metrics = build_metrics(architecture["task"], int(architecture["num_outputs"]), metric_names, sync=False)
     loss_sum, rows = 0.0, 0
     for start in range(0, len(features), EVAL_BATCH):
         inputs = torch.from_numpy(np.ascontiguousarray(features[start : start + EVAL_BATCH]))

@@ -18,13 +18,14 @@ from mlops_declare.config.model import HIGHER_IS_BETTER
 from mlops_declare.config.pruning import GradualPruning
 from mlops_declare.config.trainer import ALLOWED_CALLBACKS, TrainerConfig
 from mlops_declare.errors import TrainingError
+from mlops_declare.train.checks import epochs_needed, preflight, selected_metrics
 from mlops_declare.train.data import TrainingData
 from mlops_declare.train.evaluate import evaluate_split
-from mlops_declare.train.module import ArrayDataModule, TaskModule, selected_metrics
+from mlops_declare.train.module import ArrayDataModule, TaskModule
 from mlops_declare.train.networks import architecture_for, build_network
 from mlops_declare.train.package import export_package, load_checkpoint_state
-from mlops_declare.train.precision import PrecisionDecision, apply_matmul_precision, resolve_precision
-from mlops_declare.train.pruning import PruningCallback, epochs_needed
+from mlops_declare.train.precision import PrecisionDecision, apply_matmul_precision
+from mlops_declare.train.pruning import PruningCallback
 from mlops_declare.train.report import pruning_report
 
 PACKAGE_DIRECTORY = "model"
@@ -74,16 +75,11 @@ def train_model(
     config = loaded.config
     trainer_config, pruning = config.trainer, config.pruning
     gradual = pruning if isinstance(pruning, GradualPruning) else None
-    if gradual is not None and not fast_dev_run:
-        check_schedule_fits(trainer_config, gradual)
-    if gradual is not None and trainer_config.strategy == "ddp_spawn":
-        raise TrainingError("pruning with trainer.strategy 'ddp_spawn' is not supported; use strategy 'ddp'")
-    decision = resolve_precision(trainer_config)
+    decision = preflight(loaded, fast_dev_run)
     apply_matmul_precision(decision)
     L.seed_everything(trainer_config.seed, workers=True, verbose=False)
     architecture = architecture_for(config.model, data)
     metric_names = selected_metrics(trainer_config, config.model.task)
-    check_monitored_metrics(trainer_config, metric_names)
     network = build_network(architecture)
     module = TaskModule(network, architecture, trainer_config, metric_names, decision.used)
     pruning_callback = PruningCallback(gradual, trainer_config.seed) if gradual else None
@@ -93,26 +89,6 @@ def train_model(
     if not trainer.is_global_zero:
         return TrainingResult(None, {}, decision, trainer_config.objective)
     return finish(loaded, data, output_dir, trainer, module, architecture, metric_names, decision, pruning_callback)
-
-
-def check_schedule_fits(trainer: TrainerConfig, pruning: GradualPruning) -> None:
-    needed = epochs_needed(pruning)
-    if trainer.max_epochs < needed:
-        raise TrainingError(
-            f"trainer.max_epochs ({trainer.max_epochs}) is shorter than the pruning schedule: "
-            f"pruning.end_epoch ({pruning.end_epoch}) + 1 + pruning.fine_tune_epochs ({pruning.fine_tune_epochs}) "
-            f"= {needed} epochs; raise trainer.max_epochs or lower pruning.end_epoch"
-        )
-
-
-def check_monitored_metrics(trainer: TrainerConfig, metric_names: list[str]) -> None:
-    """Early stopping, checkpointing and the objective must watch a metric the run computes."""
-    watched = {"trainer.objective": trainer.objective, "trainer.checkpointing.metric": trainer.checkpointing.metric}
-    if trainer.early_stopping is not None:
-        watched["trainer.early_stopping.metric"] = trainer.early_stopping.metric
-    for key, name in watched.items():
-        if name not in metric_names:
-            raise TrainingError(f"{key}: {name!r} is not computed by this run; computed: {', '.join(metric_names)}")
 
 
 def build_trainer(

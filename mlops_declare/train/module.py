@@ -10,7 +10,6 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from mlops_declare.config.model import METRICS_BY_TASK
 from mlops_declare.config.trainer import TrainerConfig
 from mlops_declare.errors import TrainingError
 from mlops_declare.train.data import TrainingData
@@ -21,24 +20,17 @@ NON_FINITE_CHECK_EVERY = 20
 """Batches between reads of the on-device NaN flag; reading it every batch would stall a GPU."""
 
 
-def selected_metrics(trainer: TrainerConfig, task: str) -> list[str]:
-    """The metrics a run computes: `trainer.metrics`, or every metric of the task; `loss` always."""
-    available = METRICS_BY_TASK[task]
-    names = list(trainer.metrics) or list(available)
-    unknown = [name for name in names if name not in available]
-    if unknown:
-        raise TrainingError(
-            f"trainer.metrics: {', '.join(repr(name) for name in unknown)} not computed for task {task!r}; "
-            f"allowed: {', '.join(repr(name) for name in available)}"
-        )
-    return names if "loss" in names else [*names, "loss"]
+def build_metrics(task: str, num_outputs: int, names: list[str], sync: bool = True) -> Any:
+    """A torchmetrics MetricCollection of `names` (loss excluded) for the task.
 
-
-def build_metrics(task: str, num_outputs: int, names: list[str]) -> Any:
-    """A torchmetrics MetricCollection of `names` (loss excluded) for the task."""
+    `sync=False` for evaluation in one process after DDP training, where the other ranks have
+    already left and a cross-process reduction would wait for them forever.
+    """
     import torchmetrics as tm
     from torchmetrics import classification as tc
     from torchmetrics import regression as tr
+
+    options = {"sync_on_compute": sync}
 
     def make(name: str) -> Any:
         if task == "binary":
@@ -48,7 +40,7 @@ def build_metrics(task: str, num_outputs: int, names: list[str]) -> Any:
                 "auroc": tc.BinaryAUROC,
                 "precision": tc.BinaryPrecision,
                 "recall": tc.BinaryRecall,
-            }[name]()
+            }[name](**options)
         if task == "multiclass":
             # Accuracy is the share of correct rows (micro); F1/precision/recall weigh classes equally (macro).
             average = "micro" if name == "accuracy" else "macro"
@@ -59,8 +51,8 @@ def build_metrics(task: str, num_outputs: int, names: list[str]) -> Any:
                 "precision": tc.MulticlassPrecision,
                 "recall": tc.MulticlassRecall,
             }[name]
-            return factory(num_classes=num_outputs, average=average)
-        return {"mse": tr.MeanSquaredError, "mae": tr.MeanAbsoluteError, "r2": tr.R2Score}[name]()
+            return factory(num_classes=num_outputs, average=average, **options)
+        return {"mse": tr.MeanSquaredError, "mae": tr.MeanAbsoluteError, "r2": tr.R2Score}[name](**options)
 
     return tm.MetricCollection({name: make(name) for name in names if name != "loss"})
 
@@ -112,7 +104,7 @@ class TaskModule(L.LightningModule):
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         inputs, targets = batch
         outputs = self(inputs)
-        self.val_loss.update(task_loss(outputs, targets, self.architecture))
+        self.val_loss.update(task_loss(outputs, targets, self.architecture), weight=len(inputs))
         self.val_metrics.update(outputs_to_predictions(outputs, self.architecture), targets)
         self.log("val/loss", self.val_loss, on_epoch=True, prog_bar=True, batch_size=len(inputs))
         self.log_dict(self.val_metrics, on_epoch=True, batch_size=len(inputs))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import lightning as L
@@ -43,11 +43,6 @@ def pruning_epochs(pruning: GradualPruning) -> list[int]:
     """Epochs (0-based) at whose end a pruning step runs: every `frequency` epochs, and always `end_epoch`."""
     epochs = list(range(pruning.start_epoch, pruning.end_epoch, pruning.frequency))
     return [*epochs, pruning.end_epoch]
-
-
-def epochs_needed(pruning: GradualPruning) -> int:
-    """Training epochs the schedule needs: up to `end_epoch`, then `fine_tune_epochs`."""
-    return pruning.end_epoch + 1 + pruning.fine_tune_epochs
 
 
 @dataclass(frozen=True)

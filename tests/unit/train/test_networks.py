@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from mlops_declare.errors import TrainingError
+from mlops_declare.train.checks import selected_metrics
 from mlops_declare.train.data import CategoricalInput, TrainingData, training_data_from_arrays
-from mlops_declare.train.module import build_metrics, selected_metrics, task_loss
+from mlops_declare.train.module import build_metrics, task_loss
 from mlops_declare.train.networks import architecture_for, build_network, outputs_to_predictions
 from tests.unit.train.conftest import example_config
 

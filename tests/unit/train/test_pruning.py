@@ -10,16 +10,15 @@ from pydantic import TypeAdapter
 
 from mlops_declare.config.pruning import GradualPruning, PruningConfig
 from mlops_declare.errors import TrainingError
+from mlops_declare.train.checks import epochs_needed
 from mlops_declare.train.networks import build_network, parameter_count
 from mlops_declare.train.pruning import (
     PruningCallback,
     current_mask,
-    epochs_needed,
     make_permanent,
     measured_sparsity,
     prunable_targets,
     pruning_epochs,
-    remove_hidden_units,
     target_sparsity,
 )
 
