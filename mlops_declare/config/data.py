@@ -109,6 +109,19 @@ class GeneratedSource(StrictModel):
     drift: GeneratedDrift | None = None
     """Optional covariate shift."""
 
+    @model_validator(mode="after")
+    def _columns_distinct(self) -> GeneratedSource:
+        names = [column.name for column in self.columns]
+        if "target" in names:
+            raise ValueError("'target' is the generated label column; give this column another name")
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"columns listed twice: {', '.join(duplicates)}")
+        unknown = sorted(set(self.drift.columns) - set(names)) if self.drift else []
+        if unknown:
+            raise ValueError(f"drift.columns names columns that are not generated: {', '.join(unknown)}")
+        return self
+
 
 Source = Annotated[
     CsvSource | ParquetSource | SqlSource | BuiltinSource | GeneratedSource,

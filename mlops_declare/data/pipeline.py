@@ -247,7 +247,9 @@ def _finish(
     with ThreadPoolExecutor(max_workers=len(SPLIT_NAMES)) as pool:
         taken = pool.map(lambda name: table.take(pa.array(indices[name])), SPLIT_NAMES)
         splits = dict(zip(SPLIT_NAMES, taken, strict=True))
-    state = fit_preprocessing(splits["train"], schema.features, data.preprocessing, schema.target, hint, class_names)
+    state = fit_preprocessing(
+        splits["train"], schema.features, data.preprocessing, schema.target, hint, class_names, schema.weight
+    )
     profile = reference_profile(splits["train"], schema.features, schema.target, hint, data.preprocessing.max_categories)
     content = content_hash(splits)
     fingerprint = dataset_fingerprint(content, state)

@@ -28,6 +28,7 @@ def fit_preprocessing(
     target: str | None,
     task_hint: str | None,
     class_names: list[str] | None,
+    weight: str | None = None,
 ) -> dict[str, Any]:
     """The fitted state as a JSON-able dict; statistics come from `train` alone."""
     fitted = [_fit_feature(train, feature, settings) for feature in features]
@@ -42,6 +43,7 @@ def fit_preprocessing(
         "impute": settings.impute,
         "features": fitted,
         "target": {"name": target, "task_hint": task_hint, "class_names": class_names} if target else None,
+        "weight": weight,
     }
     state["encoded_names"] = _encoded_names(fitted)
     state["input_shape"] = list(images[0].shape or []) if images else [len(state["encoded_names"])]
@@ -249,6 +251,18 @@ class Preprocessor:
             raise DataError(f"target column {target!r} holds labels outside the known classes: {unknown}")
         return np.asarray(positions.to_numpy(zero_copy_only=False), dtype=np.int64)
 
+    def weight_array(self, table: pa.Table) -> np.ndarray | None:
+        """float32 per-row sample weights (data.columns.weight), or None when none is declared."""
+        weight = self._state.get("weight")
+        if weight is None:
+            return None
+        if weight not in table.column_names:
+            raise DataError(f"input has no weight column {weight!r}")
+        values = _numeric_values(table.column(weight))
+        if np.isnan(values).any() or (values < 0).any():
+            raise DataError(f"weight column {weight!r} holds missing or negative values")
+        return values.astype(np.float32)
+
     @property
     def _is_image(self) -> bool:
         return bool(self._features) and self._features[0]["type"] == "image"
@@ -286,7 +300,7 @@ def _record_value(value: Any, feature: Mapping[str, Any], position: int) -> Any:
             return str(value)
         raise DataError(f"record {position}: feature {name!r} must be text, got {type(value).__name__}")
     if feature["type"] == "image":
-        pixels = np.asarray(value, dtype=np.float64).reshape(-1) if not isinstance(value, str) else None
+        pixels = _pixels(value)
         if pixels is None or pixels.size != math.prod(feature["shape"]):
             raise DataError(f"record {position}: feature {name!r} must hold {math.prod(feature['shape'])} numbers "
                             f"(shape {feature['shape']})")
@@ -294,6 +308,17 @@ def _record_value(value: Any, feature: Mapping[str, Any], position: int) -> Any:
     if not isinstance(value, (int, float)):
         raise DataError(f"record {position}: feature {name!r} must be a number, got {value!r}")
     return float(value)
+
+
+def _pixels(value: Any) -> np.ndarray | None:
+    """An image given as nested lists of numbers, flattened; None when it is not one."""
+    if isinstance(value, (str, bytes, dict)):
+        return None
+    try:
+        pixels = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    return pixels.reshape(-1)
 
 
 def _record_array(values: list[Any], feature: Mapping[str, Any]) -> pa.Array:

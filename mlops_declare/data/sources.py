@@ -238,8 +238,6 @@ def _load_generated(source: GeneratedSource) -> LoadedSource:
             arrays[column.name] = _with_nulls(categories.cast(pa.string()), column, column_rng)
     signal = signal / np.sqrt(max(len(source.columns), 1)) + source.noise * rng.normal(size=source.rows)
     target = (signal > 0).astype(np.int64) if source.label == "linear_binary" else signal
-    if "target" in arrays:
-        raise DataError(f"{SOURCE_PATH}.columns: 'target' is the generated label; name the column differently")
     arrays["target"] = pa.array(target)
     return LoadedSource(pa.table(arrays), f"generated source (seed {source.seed})", f"generated:{source.seed}")
 

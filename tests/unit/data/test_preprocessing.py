@@ -158,3 +158,23 @@ def test_unknown_label_is_rejected(tmp_path: Path) -> None:
     preprocessor = Preprocessor.load(_mixed(tmp_path).preprocessing_path)
     with pytest.raises(DataError, match=r"target column 'target' holds labels outside the known classes: \['maybe'\]"):
         preprocessor.target_array(pa.table({"target": ["dog", "maybe"]}))
+
+
+def test_sample_weights_come_from_the_weight_column(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "weighted.csv", ["x,w,target"] + [f"{i},{1 + i % 3},{i % 2}" for i in range(30)])
+    prepared = prepare(config(csv_source(path), columns={"target": "target", "weight": "w"}), tmp_path)
+    preprocessor = Preprocessor.load(prepared.preprocessing_path)
+    train = _train(prepared)
+    assert preprocessor.feature_names == ["x"]
+    weights = preprocessor.weight_array(train)
+    assert weights is not None and weights.dtype == np.float32
+    assert weights.tolist() == [float(value) for value in train.column("w").to_pylist()]
+    assert Preprocessor.load(_mixed(tmp_path).preprocessing_path).weight_array(train) is None
+
+
+def test_malformed_image_record_is_rejected(tmp_path: Path) -> None:
+    prepared = prepare(config({"kind": "builtin", "dataset": "digits"}), tmp_path)
+    preprocessor = Preprocessor.load(prepared.preprocessing_path)
+    for value in ([[1, 2], [3]], "pixels", [0.0] * 63):
+        with pytest.raises(DataError, match=r"record 0: feature 'image' must hold 64 numbers \(shape \[1, 8, 8\]\)"):
+            preprocessor.transform_records([{"image": value}])
