@@ -343,8 +343,11 @@ def _judge_freshness(
     connection: duckdb.DuckDBPyConnection, index: int, expectation: Freshness, table: str, logical_date: str | None
 ) -> ExpectationResult:
     name = quote(expectation.column)
+    family = type_family(_types(connection, table)[expectation.column])
+    # A TIMESTAMPTZ keeps its instant only without a cast (casting to TIMESTAMP uses the session's zone).
+    newest_value = f"max({name})" if family == "timestamp" else f"max(TRY_CAST({name} AS TIMESTAMP))"
     try:
-        row = connection.execute(f"SELECT epoch(max(TRY_CAST({name} AS TIMESTAMP))) FROM {table}").fetchall()[0]
+        row = connection.execute(f"SELECT epoch({newest_value}) FROM {table}").fetchall()[0]
     except duckdb.Error as exc:
         raise DataError(
             f"data.expectations[{index}] (freshness): column {expectation.column!r} is not a timestamp: {first_line(exc)}"

@@ -58,8 +58,9 @@ def test_example_data_step_writes_splits_report_and_profile(project: Path, capsy
 def test_same_data_lands_in_the_same_folder(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["data", "--config-dir", str(project / "conf"), "data=generated"]) == 0
     assert main(["data", "--config-dir", str(project / "conf"), "data=generated"]) == 0
-    capsys.readouterr()
-    assert [path.name for path in (project / ".mlops" / "data" / "generated").iterdir()] == ["152a4089c82b"]
+    fingerprints = re.findall(r"^fingerprint ([0-9a-f]{64})$", capsys.readouterr().out, re.MULTILINE)
+    assert len(fingerprints) == 2 and fingerprints[0] == fingerprints[1]
+    assert [path.name for path in (project / ".mlops" / "data" / "generated").iterdir()] == [fingerprints[0][:12]]
 
 
 def test_digits_override_gives_an_image_feature(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
