@@ -45,9 +45,10 @@ def run_data(args: argparse.Namespace) -> int:
         prepared = prepare_dataset(data, incoming, logical_date=args.logical_date, project_root=root)
     except DataValidationError as exc:
         print(exc.summary, file=sys.stderr)
+        from mlops_declare.steps import write_json_atomic
+
         rejected = datasets / "rejected.json"
-        rejected.parent.mkdir(parents=True, exist_ok=True)
-        rejected.write_text(json.dumps(exc.report, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        write_json_atomic(rejected, exc.report)
         print(f"report: {rejected}", file=sys.stderr)
         raise
     directory = prepared.directory if args.output_dir else _settle(incoming, datasets / prepared.fingerprint[:12])
@@ -57,10 +58,13 @@ def run_data(args: argparse.Namespace) -> int:
 
 def _settle(incoming: Path, final: Path) -> Path:
     """Content-addressed: the same data and preprocessing always land in the same folder."""
-    if final.exists():
-        shutil.rmtree(incoming)
-    else:
+    try:
         incoming.rename(final)
+    except OSError:
+        # Already there (an earlier run, or a concurrent one that won the rename): same content.
+        if not final.is_dir():
+            raise
+        shutil.rmtree(incoming)
     return final
 
 

@@ -108,3 +108,11 @@ def test_missing_source_file_is_a_clean_error(project: Path, capsys: pytest.Capt
     assert code == 2
     assert "error: data.source.path: csv file 'raw/patients.csv': no file matches" in err
     assert not (project / ".mlops" / "data" / "patients").exists() or not any((project / ".mlops" / "data" / "patients").iterdir())
+
+
+def test_output_dir_and_bad_logical_date(project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "elsewhere"
+    assert main(["data", "--config-dir", str(project / "conf"), "data=generated", "--output-dir", str(target)]) == 0
+    assert (target / "train.parquet").is_file() and f"written to {target}" in capsys.readouterr().out
+    assert main(["data", "--config-dir", str(project / "conf"), "--logical-date", "yesterday"]) == 2
+    assert "error: logical date 'yesterday' is not YYYY-MM-DD" in capsys.readouterr().err
