@@ -92,7 +92,8 @@ def _register_filesystem(connection: duckdb.DuckDBPyConnection, location: str) -
         filesystem = fsspec.filesystem(protocol)
     except (ImportError, ValueError) as exc:
         raise DataError(f"{SOURCE_PATH}.path: cannot open {location!r}: {exc}") from exc
-    if not connection.filesystem_is_registered(filesystem.protocol if isinstance(filesystem.protocol, str) else filesystem.protocol[0]):
+    name = filesystem.protocol if isinstance(filesystem.protocol, str) else filesystem.protocol[0]
+    if not connection.filesystem_is_registered(name):
         connection.register_filesystem(filesystem)
 
 

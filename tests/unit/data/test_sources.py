@@ -180,3 +180,15 @@ def test_generated_regression_label_is_float(tmp_path: Path) -> None:
     prepared = prepare(config({**GENERATED, "label": "linear_regression"}), tmp_path)
     assert prepared.metadata()["task_hint"] == "regression"
     assert all_rows(prepared).schema.field("target").type == pa.float64()
+
+
+def test_corrupt_parquet_is_a_data_error(tmp_path: Path) -> None:
+    (tmp_path / "broken.parquet").write_bytes(b"PAR1 this is not a parquet file PAR1")
+    with pytest.raises(DataError, match=r"data\.source: cannot read parquet source '.*broken\.parquet'"):
+        prepare(config({"kind": "parquet", "path": "broken.parquet"}), tmp_path)
+    assert not (tmp_path / "out").exists()
+
+
+def test_unknown_fsspec_protocol_is_a_data_error(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"data\.source\.path: cannot open 'nosuchfs://bucket/x\.csv'"):
+        prepare(config({"kind": "csv", "path": "nosuchfs://bucket/x.csv"}), tmp_path)
