@@ -31,6 +31,8 @@ QUARANTINE_REASON = "_quarantine_reason"
 """Column of the quarantine file that says which expectations a row broke."""
 
 ROW_LEVEL = (MaxNullFraction, ValueRange, AllowedValues, Unique)
+RowLevel = MaxNullFraction | ValueRange | AllowedValues | Unique
+"""Expectations judged row by row, whose bad rows can be quarantined."""
 
 
 @dataclass
@@ -188,14 +190,15 @@ def _apply_quarantine(
     types = _types(connection, table)
     total = _count(connection, table)
     results: dict[int, ExpectationResult] = {}
-    active: list[tuple[int, Expectation, str]] = []
+    active: list[tuple[int, RowLevel, str]] = []
     for index, expectation in quarantining:
+        # The config allows policy quarantine on row-level expectations only.
+        assert isinstance(expectation, ROW_LEVEL)
         where = f"data.expectations[{index}] ({expectation.kind})"
-        column = getattr(expectation, "column", None)
-        if column is None or column not in types:
+        if expectation.column not in types:
             results[index] = _missing_column_result(index, expectation, types, "failed")
             continue
-        predicate = _bad_row_predicate(expectation, types[column], where)
+        predicate = _bad_row_predicate(expectation, types[expectation.column], where)
         active.append((index, expectation, predicate))
     if not active:
         return table, None, results
@@ -204,7 +207,7 @@ def _apply_quarantine(
     counts = connection.execute(
         "SELECT " + ", ".join(f"count_if(flag_{index})" for index, _, _ in active) + " FROM quarantine_flags"
     ).fetchall()[0] or ()
-    moved: list[tuple[int, Expectation]] = []
+    moved: list[tuple[int, RowLevel]] = []
     for (index, expectation, _), bad in zip(active, counts, strict=True):
         fraction = bad / total if total else 0.0
         exceeded = fraction > expectation.max if isinstance(expectation, MaxNullFraction) else bad > 0
@@ -232,7 +235,7 @@ def _apply_quarantine(
     return kept, quarantine, results
 
 
-def _examples(connection: duckdb.DuckDBPyConnection, table: str, expectation: Expectation, flag: str) -> list[str]:
+def _examples(connection: duckdb.DuckDBPyConnection, table: str, expectation: RowLevel, flag: str) -> list[str]:
     column = quote(expectation.column)
     rows = connection.execute(
         f"SELECT DISTINCT COALESCE(CAST(t.{column} AS VARCHAR), 'null') AS v FROM {table} t "
@@ -304,7 +307,7 @@ def _judge(
 
 
 def _observed(
-    connection: duckdb.DuckDBPyConnection, expectation: Expectation, table: str, duckdb_type: str, bad: int
+    connection: duckdb.DuckDBPyConnection, expectation: RowLevel, table: str, duckdb_type: str, bad: int
 ) -> Any:
     """What the report shows as observed: the value range, the distinct values, or the duplicate count."""
     name = quote(expectation.column)

@@ -286,7 +286,8 @@ class Preprocessor:
 
 def _scale(values: np.ndarray, feature: Mapping[str, Any]) -> np.ndarray:
     filled = np.where(np.isnan(values), feature["fill"], values)
-    return ((filled - feature["offset"]) / feature["scale"]).astype(np.float32)
+    scaled: np.ndarray = ((filled - feature["offset"]) / feature["scale"]).astype(np.float32)
+    return scaled
 
 
 def _record_value(value: Any, feature: Mapping[str, Any], position: int) -> Any:

@@ -4,7 +4,7 @@ the config leaves out, and check that the data can play those roles."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import duckdb
 
@@ -246,7 +246,7 @@ def _infer_features(
 
 def _inferred_feature_type(
     connection: duckdb.DuckDBPyConnection, table: str, name: str, family: str, source: str
-) -> str | None:
+) -> Literal["numeric", "categorical"] | None:
     if family in ("int", "float", "bool"):
         return "numeric"
     if family != "string":

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import glob
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -174,7 +175,7 @@ def _load_sql(source: SqlSource, logical_date: str | None) -> LoadedSource:
     return LoadedSource(pa.concat_tables(batches, promote_options="permissive"), label, shown)
 
 
-def _rows_to_table(names: list[str], rows: list[tuple[object, ...]]) -> pa.Table:
+def _rows_to_table(names: list[str], rows: Sequence[Sequence[object]]) -> pa.Table:
     columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]
     arrays = []
     for name, values in zip(names, columns, strict=True):
