@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +33,9 @@ def fit_preprocessing(
     weight: str | None = None,
 ) -> dict[str, Any]:
     """The fitted state as a JSON-able dict; statistics come from `train` alone."""
-    fitted = [_fit_feature(train, feature, settings) for feature in features]
+    # Medians and vocabularies are computed in numpy/Arrow kernels that release the GIL.
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        fitted = list(pool.map(lambda feature: _fit_feature(train, feature, settings), features))
     images = [feature for feature in features if feature.type == "image"]
     if images and len(features) > 1:
         raise DataError(

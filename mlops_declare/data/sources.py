@@ -4,8 +4,10 @@ scikit-learn's bundled datasets, and seeded synthetic tables."""
 from __future__ import annotations
 
 import glob
+import os
 import re
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -219,29 +221,36 @@ def _load_builtin(source: BuiltinSource) -> LoadedSource:
 
 def _load_generated(source: GeneratedSource) -> LoadedSource:
     rng = np.random.default_rng(source.seed)
-    shifted = set(source.drift.columns) if source.drift and source.drift.columns else None
-    arrays: dict[str, pa.Array] = {}
+    # numpy's generators release the GIL, so columns are drawn in parallel; each column has its
+    # own seeded generator, so the values do not depend on thread timing.
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        generated = list(pool.map(lambda column: _generate_column(source, column), source.columns))
     signal = np.zeros(source.rows)
-    for column in source.columns:
-        # A column's own generator keeps its values stable when other columns are added or removed.
-        column_rng = np.random.default_rng([source.seed, _stable_hash(column.name)])
-        weight = column_rng.normal()
-        if column.type == "numeric":
-            values = column_rng.normal(column.mean, column.std, source.rows)
-            signal += weight * (values - column.mean) / column.std
-            if source.drift and (shifted is None or column.name in shifted):
-                values = values + source.drift.shift * column.std
-            arrays[column.name] = _with_nulls(pa.array(values), column, column_rng)
-        else:
-            codes = column_rng.integers(0, len(column.categories), source.rows)
-            effects = column_rng.normal(size=len(column.categories))
-            signal += weight * effects[codes]
-            categories = pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)), pa.array(column.categories))
-            arrays[column.name] = _with_nulls(categories.cast(pa.string()), column, column_rng)
+    for _, contribution in generated:  # summed in declaration order: the same floats every time
+        signal += contribution
     signal = signal / np.sqrt(max(len(source.columns), 1)) + source.noise * rng.normal(size=source.rows)
     target = (signal > 0).astype(np.int64) if source.label == "linear_binary" else signal
+    arrays = {column.name: array for column, (array, _) in zip(source.columns, generated, strict=True)}
     arrays["target"] = pa.array(target)
     return LoadedSource(pa.table(arrays), f"generated source (seed {source.seed})", f"generated:{source.seed}")
+
+
+def _generate_column(source: GeneratedSource, column: GeneratedColumn) -> tuple[pa.Array, np.ndarray]:
+    """One column's values and its contribution to the label signal."""
+    # A column's own generator keeps its values stable when other columns are added or removed.
+    column_rng = np.random.default_rng([source.seed, _stable_hash(column.name)])
+    weight = column_rng.normal()
+    if column.type == "numeric":
+        values = column_rng.normal(column.mean, column.std, source.rows)
+        contribution = (values - column.mean) * (weight / column.std)
+        drift = source.drift
+        if drift and (not drift.columns or column.name in drift.columns):
+            values += drift.shift * column.std
+        return _with_nulls(pa.array(values), column, column_rng), contribution
+    codes = column_rng.integers(0, len(column.categories), source.rows)
+    effects = column_rng.normal(size=len(column.categories)) * weight
+    categories = pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)), pa.array(column.categories))
+    return _with_nulls(categories.cast(pa.string()), column, column_rng), effects[codes]
 
 
 def _with_nulls(array: pa.Array, column: GeneratedColumn, rng: np.random.Generator) -> pa.Array:
