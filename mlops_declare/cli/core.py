@@ -149,11 +149,29 @@ def run_run(args: argparse.Namespace) -> int:
     print(f"run {run_id}: {' -> '.join(steps)}")
 
     def report(name: str, result: dict[str, Any]) -> None:
-        print(f"  {name}: done {json.dumps(result, sort_keys=True, default=str)[:300]}")
+        print(f"  {name}: done; {_summary(result)}")
 
     run_pipeline(loaded, root, run_id, logical_date, steps, on_step=report)
     print(f"run {run_id} finished; results in {Path(loaded.config.project.home) / 'runs' / run_id}")
     return 0
+
+
+def _summary(result: dict[str, Any], limit: int = 8) -> str:
+    """A one-line digest of a step result: its scalar entries and one level of nested numbers."""
+    parts: list[str] = []
+    for key, value in sorted(result.items()):
+        if isinstance(value, (str, int, float, bool)) or value is None:
+            text = f"{value:.4g}" if isinstance(value, float) else str(value)
+            # Fingerprints are long hex strings; 12 characters identify them, as git does.
+            parts.append(f"{key}={text[:12] if len(text) == 64 and all(c in '0123456789abcdef' for c in text) else text}")
+        elif isinstance(value, dict):
+            for inner, item in sorted(value.items()):
+                if isinstance(item, (int, float)) and not isinstance(item, bool):
+                    parts.append(f"{key}.{inner}={item:.4g}")
+    shown = parts[:limit]
+    if len(parts) > limit:
+        shown.append(f"... {len(parts) - limit} more in the step's JSON")
+    return ", ".join(shown)
 
 
 def _check_date(text: str) -> None:
