@@ -279,7 +279,10 @@ class Preprocessor:
             encoded = np.zeros((len(codes), len(vocabulary) + 1), dtype=np.float32)
             encoded[np.arange(len(codes)), codes] = 1.0
             return encoded
-        values = _numeric_values(column)
+        try:
+            values = _numeric_values(column)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise DataError(f"feature {feature['name']!r} must hold numbers ({column.type}): {exc}") from exc
         return _scale(values, feature).reshape(-1, 1)
 
     def _encode_image(self, column: pa.ChunkedArray, feature: Mapping[str, Any]) -> np.ndarray:

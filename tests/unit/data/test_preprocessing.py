@@ -178,3 +178,13 @@ def test_malformed_image_record_is_rejected(tmp_path: Path) -> None:
     for value in ([[1, 2], [3]], "pixels", [0.0] * 63):
         with pytest.raises(DataError, match=r"record 0: feature 'image' must hold 64 numbers \(shape \[1, 8, 8\]\)"):
             preprocessor.transform_records([{"image": value}])
+
+
+def test_table_with_text_in_a_numeric_feature_is_rejected(tmp_path: Path) -> None:
+    preprocessor = Preprocessor.load(_mixed(tmp_path).preprocessing_path)
+    table = pa.table({"x": ["1.5", "lots"], "colour": ["red", "red"], "flag": [True, False]})
+    with pytest.raises(DataError, match=r"feature 'x' must hold numbers \(string\)"):
+        preprocessor.transform_table(table)
+    missing = pa.table({"x": [1.0]})
+    with pytest.raises(DataError, match=r"input is missing feature column\(s\): colour, flag"):
+        preprocessor.transform_table(missing)
