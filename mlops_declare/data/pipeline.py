@@ -46,12 +46,13 @@ FILES = {
 class DataValidationError(DataError):
     """An expectation with policy `fail` did not hold; carries the full validation report."""
 
-    def __init__(self, report: dict[str, Any], summary: str) -> None:
+    def __init__(self, report: dict[str, Any], summary: str, note: str = "") -> None:
         self.report = report
         self.summary = summary
         failed = [entry for entry in report["expectations"] if entry["outcome"] == "failed"]
         lines = [f"data validation failed: {len(failed)} expectation(s) with policy 'fail' did not hold ({report['source']}):"]
         lines += [f"  {_describe_failure(entry)}" for entry in failed]
+        lines += [note] if note else []
         super().__init__("\n".join(lines))
 
 

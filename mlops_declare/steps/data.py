@@ -32,7 +32,7 @@ def ingest(context: StepContext) -> dict[str, Any]:
         write_json_atomic(rejected, exc.report)
         if output.exists():
             shutil.rmtree(output)
-        raise DataValidationError(exc.report, f"{exc.summary}\nreport: {_relative(context, rejected)}") from exc
+        raise DataValidationError(exc.report, exc.summary, f"full report: {_relative(context, rejected)}") from exc
     rejected.unlink(missing_ok=True)
     metadata = prepared.metadata()
     return {

@@ -47,8 +47,9 @@ def test_failing_expectation_stops_ingest_and_keeps_the_report(project: Path) ->
     edit_yaml(project / "conf" / "data" / "generated.yaml", "    policy: warn\n", "    policy: fail\n")
     edit_yaml(project / "conf" / "data" / "generated.yaml", "    max: 0.2\n", "    max: 0.01\n")
     loaded = load_config(project / "conf", ["data=generated"])
-    with pytest.raises(DataValidationError, match=r"data\.expectations\[1\] max_null_fraction column 'x3'"):
+    with pytest.raises(DataValidationError, match=r"data\.expectations\[1\] max_null_fraction column 'x3'") as caught:
         run_step("ingest", loaded, project, "run-f", "2026-11-26")
+    assert str(caught.value).endswith("full report: .mlops/runs/run-f/data_rejected.json")
     run_dir = project / ".mlops" / "runs" / "run-f"
     assert not (run_dir / "data").exists()
     assert json.loads((run_dir / "data_rejected.json").read_text())["outcome"] == "failed"
