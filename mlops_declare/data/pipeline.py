@@ -173,7 +173,12 @@ def _prepare_in_memory(data: DataConfig, logical_date: str | None, project_root:
         if rows_transformed == 0:
             where = "data.transforms" if data.transforms else "data.source"
             raise DataError(f"{where}: no rows ({loaded.description} gave {loaded.table.num_rows} rows, transforms left none)")
-        validation = validate(connection, data.expectations, final, logical_date)
+        try:
+            validation = validate(connection, data.expectations, final, logical_date)
+        except DataValidationError:
+            raise
+        except DataError as exc:
+            raise DataError(f"{exc}; {loaded.description}") from exc
         rows = {"source": loaded.table.num_rows, "transformed": rows_transformed, "checked": validation.rows_checked}
         rows["quarantined"] = validation.quarantine.num_rows if validation.quarantine is not None else 0
         report = build_report(data, loaded.description, logical_date, validation, rows)

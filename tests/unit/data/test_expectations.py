@@ -193,3 +193,8 @@ def test_report_json_lists_every_expectation(tmp_path: Path) -> None:
     assert [entry["config_path"] for entry in report["expectations"]] == [f"data.expectations[{i}]" for i in range(len(PASSING))]
     assert set(report["expectations"][0]) >= {"kind", "column", "policy", "expected", "observed", "outcome"}
     assert report["rows"]["splits"] == {"train": 24, "val": 6, "test": 0}
+
+
+def test_range_on_a_timestamp_column_names_expectation_column_and_source(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"data\.expectations\[0\] \(range\): column 'at' is timestamp; a range check needs numbers; csv source '.*events\.csv'"):
+        _run(tmp_path, [{"kind": "range", "column": "at", "min": 0.0}], _timestamps_csv(tmp_path))
