@@ -175,8 +175,6 @@ def _prepare_in_memory(data: DataConfig, logical_date: str | None, project_root:
             raise DataError(f"{where}: no rows ({loaded.description} gave {loaded.table.num_rows} rows, transforms left none)")
         try:
             validation = validate(connection, data.expectations, final, logical_date)
-        except DataValidationError:
-            raise
         except DataError as exc:
             raise DataError(f"{exc}; {loaded.description}") from exc
         rows = {"source": loaded.table.num_rows, "transformed": rows_transformed, "checked": validation.rows_checked}
