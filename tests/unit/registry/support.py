@@ -60,9 +60,17 @@ def make_package(
     """A model package as training writes it: weights, spec, metrics, config and preprocessing files."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "model.safetensors").write_bytes(weights if weights is not None else os.urandom(4096))
-    _write_json(directory / "model_spec.json", {"name": "digits", "dataset_fingerprint": "d" * 64, "versions": {"mlops_declare": "0.1.0"}})
-    _write_json(directory / "metrics.json", {"val": {"accuracy": accuracy, "loss": loss}, "test": {"accuracy": accuracy, "loss": loss}})
-    _write_json(directory / "config.json", {"project": {"name": "digits"}, "registry": {"store_url": "${oc.env:SECRET}"}})
+    _write_json(
+        directory / "model_spec.json",
+        {"name": "digits", "dataset_fingerprint": "d" * 64, "versions": {"mlops_declare": "0.1.0"}},
+    )
+    _write_json(
+        directory / "metrics.json",
+        {"val": {"accuracy": accuracy, "loss": loss}, "test": {"accuracy": accuracy, "loss": loss}},
+    )
+    _write_json(
+        directory / "config.json", {"project": {"name": "digits"}, "registry": {"store_url": "${oc.env:SECRET}"}}
+    )
     _write_json(directory / "preprocessing.json", {"scaler": {"mean": [0.0], "std": [1.0]}})
     for name, content in files.items():
         (directory / name).write_bytes(content)
@@ -81,7 +89,9 @@ def postgres_database() -> Iterator[str]:
     try:
         admin = psycopg.connect(POSTGRES_ADMIN, autocommit=True)
     except psycopg.OperationalError as exc:
-        pytest.fail(f"PostgreSQL at 127.0.0.1:5432 is needed for tests marked postgres (or deselect with -m 'not postgres'): {exc}")
+        pytest.fail(
+            f"PostgreSQL at 127.0.0.1:5432 is needed for tests marked postgres (or deselect with -m 'not postgres'): {exc}"
+        )
     with admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     try:

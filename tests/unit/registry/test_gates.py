@@ -16,8 +16,13 @@ def stage(*thresholds: dict[str, Any], first_model: str = "bless", **extra: Any)
     )
 
 
-def version(number: int, accuracy: float | None = None, loss: float | None = None, fingerprint: str | None = None,
-            stages: tuple[str, ...] = ()) -> Candidate:
+def version(
+    number: int,
+    accuracy: float | None = None,
+    loss: float | None = None,
+    fingerprint: str | None = None,
+    stages: tuple[str, ...] = (),
+) -> Candidate:
     test = {key: value for key, value in (("accuracy", accuracy), ("loss", loss)) if value is not None}
     datasets = {"test": {"fingerprint": fingerprint}} if fingerprint else {}
     return Candidate(number, {"test": test}, datasets, stages)
@@ -123,8 +128,9 @@ def test_ungated_stage_blesses_and_says_so() -> None:
 
 
 def test_decision_serialises_with_every_number() -> None:
-    decision = evaluate("digits", stage({"metric": "accuracy", "min": 0.9, "min_improvement": 0.0}),
-                        version(3, 0.95), version(2, 0.93))
+    decision = evaluate(
+        "digits", stage({"metric": "accuracy", "min": 0.9, "min_improvement": 0.0}), version(3, 0.95), version(2, 0.93)
+    )
     data = decision.to_dict()
     assert data["decision"] == "BLESSED"
     improvement = next(check for check in data["checks"] if check["condition"] == "improvement")
@@ -133,5 +139,6 @@ def test_decision_serialises_with_every_number() -> None:
 
 @pytest.mark.parametrize("accuracy", [0.0, 0.5, 1.0])
 def test_bounds_are_inclusive(accuracy: float) -> None:
-    assert evaluate("digits", stage({"metric": "accuracy", "min": accuracy, "max": accuracy}),
-                    version(1, accuracy), None).blessed
+    assert evaluate(
+        "digits", stage({"metric": "accuracy", "min": accuracy, "max": accuracy}), version(1, accuracy), None
+    ).blessed

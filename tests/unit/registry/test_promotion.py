@@ -37,8 +37,12 @@ def test_first_model_enters_production_through_its_gate(registry: Registry, pack
     assert result.decision is not None and result.decision.blessed
     assert registry.resolve("digits@production").version == 1
     promoted = registry.history("digits")[-1]
-    assert (promoted.kind, promoted.actor, promoted.reason, promoted.label) == ("promoted", "alice", "first release",
-                                                                                 "production")
+    assert (promoted.kind, promoted.actor, promoted.reason, promoted.label) == (
+        "promoted",
+        "alice",
+        "first release",
+        "production",
+    )
     assert promoted.decision == "BLESSED"
 
 
@@ -126,10 +130,17 @@ def test_compare_and_set_conflict_names_the_current_holder(registry: Registry, p
 
 
 def test_multi_holder_stages(backend: Backend, packages: Any) -> None:
-    config = RegistryConfig.model_validate({
-        "stages": [{"name": "canary", "single_holder": False,
-                    "gate": {"thresholds": [{"metric": "accuracy", "min": 0.5, "min_improvement": 0.0}]}}],
-    })
+    config = RegistryConfig.model_validate(
+        {
+            "stages": [
+                {
+                    "name": "canary",
+                    "single_holder": False,
+                    "gate": {"thresholds": [{"metric": "accuracy", "min": 0.5, "min_improvement": 0.0}]},
+                }
+            ],
+        }
+    )
     with backend.open(config) as registry:
         for accuracy in (0.7, 0.8):
             registry.promote(registry.register("digits", packages(accuracy)).ref, "canary")
@@ -231,8 +242,9 @@ def test_the_event_log_is_append_only_in_the_database(registry: Registry, packag
 def test_deployment_records(registry: Registry, packages: Any) -> None:
     registry.register("digits", packages())
     registry.record_deployment("digits:1", "digits-api", "building", bento_tag="digits:abc")
-    record = registry.record_deployment("digits:1", "digits-api", "deployed", bento_tag="digits:abc",
-                                        endpoint="http://127.0.0.1:3000")
+    record = registry.record_deployment(
+        "digits:1", "digits-api", "deployed", bento_tag="digits:abc", endpoint="http://127.0.0.1:3000"
+    )
     assert record.status == "deployed"
     assert [(d.service, d.status, d.endpoint) for d in registry.deployments("digits")] == [
         ("digits-api", "deployed", "http://127.0.0.1:3000")
@@ -256,5 +268,7 @@ def test_every_table_has_the_registry_prefix(registry: Registry) -> None:
 def test_resolve_by_stage_alias_and_number_agree(registry: Registry, packages: Any) -> None:
     ref = staged(registry, packages, 0.9)
     registry.set_alias(ref, "champion")
-    assert {registry.resolve(r).version for r in ("digits@staging", "digits@champion", "digits:1", "digits:latest")} == {1}
+    assert {
+        registry.resolve(r).version for r in ("digits@staging", "digits@champion", "digits:1", "digits:latest")
+    } == {1}
     assert CONFIG.stages[0].name == "staging"

@@ -94,8 +94,17 @@ def test_ordinary_package_paths_are_accepted() -> None:
         assert validate_artifact_path(path) == path
 
 
-@pytest.mark.parametrize("key", ["objects/digits/../../x", "/objects/digits/" + "a" * 32, "objects/../" + "a" * 32,
-                                 "objects/digits/" + "A" * 32, "staging/" + "a" * 32 + "/..", "objects/digits"])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "objects/digits/../../x",
+        "/objects/digits/" + "a" * 32,
+        "objects/../" + "a" * 32,
+        "objects/digits/" + "A" * 32,
+        "staging/" + "a" * 32 + "/..",
+        "objects/digits",
+    ],
+)
 def test_store_keys_must_be_registry_object_keys(key: str) -> None:
     with pytest.raises(BadReference):
         validate_object_key(key)

@@ -108,7 +108,9 @@ class RegistryMachine(RuleBasedStateMachine):
             return
         blessed = self.model.blessed(version, stage)
         try:
-            result = self.registry.promote(f"{self.name}:{version}", stage, force=force, reason="test" if force else None)
+            result = self.registry.promote(
+                f"{self.name}:{version}", stage, force=force, reason="test" if force else None
+            )
         except GateRefused:
             assert not blessed and not force
             return

@@ -58,7 +58,11 @@ def test_a_version_records_files_metrics_and_lineage(registry: Registry, package
     assert version.metrics == {"val": {"accuracy": 0.93, "loss": 0.2}, "test": {"accuracy": 0.93, "loss": 0.2}}
     assert version.lineage == lineage
     assert {entry.path for entry in version.files} == {
-        "config.json", "metrics.json", "model.safetensors", "model_spec.json", "preprocessing.json",
+        "config.json",
+        "metrics.json",
+        "model.safetensors",
+        "model_spec.json",
+        "preprocessing.json",
     }
     assert version.size_bytes == sum(path.stat().st_size for path in package.iterdir())
     assert registry.history("digits")[0].kind == "registered"
@@ -260,9 +264,7 @@ def test_an_empty_or_missing_package_is_refused(registry: Registry, tmp_path: Pa
         registry.register("digits", tmp_path / "empty")
 
 
-def test_gc_removes_orphans_and_deleted_versions_but_keeps_live_ones(
-    registry: Registry, packages: Any
-) -> None:
+def test_gc_removes_orphans_and_deleted_versions_but_keeps_live_ones(registry: Registry, packages: Any) -> None:
     registry.register("digits", packages())
     registry.register("digits", packages())
     registry.delete_version("digits:2")
@@ -285,15 +287,17 @@ def _object_key_of_deleted(registry: Registry) -> str:
 
 
 def test_fsspec_memory_store(backend: Backend, packages: Any) -> None:
-    registry = Registry.open(backend.store_url, f"memory://registry-{os.getpid()}-{id(backend)}",
-                             cache_dir=backend.cache_dir)
+    registry = Registry.open(
+        backend.store_url, f"memory://registry-{os.getpid()}-{id(backend)}", cache_dir=backend.cache_dir
+    )
     try:
         weights = os.urandom(5000)
         registry.register("digits", make_package(backend.cache_dir.parent / "m", weights=weights))
         assert (registry.load("digits:1") / "model.safetensors").read_bytes() == weights
         assert registry.verify().ok
-        with registry.store.fs.open(f"{registry.store.root}/{registry.resolve('digits:1').object_key}/metrics.json",
-                                    "wb") as stream:
+        with registry.store.fs.open(
+            f"{registry.store.root}/{registry.resolve('digits:1').object_key}/metrics.json", "wb"
+        ) as stream:
             stream.write(b"{}")
         assert not registry.verify().ok
         with pytest.raises(IntegrityError):
