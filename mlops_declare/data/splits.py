@@ -46,9 +46,8 @@ def _random(table: pa.Table, split: RandomSplit, target: str | None, source: str
             raise DataError("data.split.stratify: stratifying needs a target column (data.columns.target)")
         groups = _class_groups(table.column(target))
     parts: dict[str, list[np.ndarray]] = {name: [] for name in SPLIT_NAMES}
-    for group in groups:
+    for group, (train, val) in zip(groups, _stratified_allocation([len(g) for g in groups], split.fractions), strict=True):
         shuffled = rng.permutation(group)
-        train, val = _allocation(len(group), split.fractions)
         parts["train"].append(shuffled[:train])
         parts["val"].append(shuffled[train : train + val])
         parts["test"].append(shuffled[train + val :])
@@ -61,6 +60,30 @@ def _random(table: pa.Table, split: RandomSplit, target: str | None, source: str
                 f"{share:g} of them; {source}"
             )
     return indices
+
+
+def _stratified_allocation(sizes: list[int], fractions: SplitFractions) -> list[tuple[int, int]]:
+    """(train, val) rows per group: the overall counts of an unstratified split, shared out in
+    proportion to group size (largest remainder), so small classes cannot round a split to nothing."""
+    train_total, val_total = _allocation(sum(sizes), fractions)
+    train = _apportion(sizes, train_total)
+    left = [size - taken for size, taken in zip(sizes, train, strict=True)]
+    val = _apportion(left, val_total)
+    return list(zip(train, val, strict=True))
+
+
+def _apportion(sizes: list[int], count: int) -> list[int]:
+    """`count` shared out over groups in proportion to `sizes` (Hamilton's largest-remainder method)."""
+    total = sum(sizes)
+    if total == 0 or count == 0:
+        return [0] * len(sizes)
+    quotas = [size * count / total for size in sizes]
+    shares = [int(quota) for quota in quotas]
+    # Ties go to the earlier group, so the allocation is deterministic.
+    order = sorted(range(len(sizes)), key=lambda index: (-(quotas[index] - shares[index]), index))
+    for index in order[: count - sum(shares)]:
+        shares[index] += 1
+    return shares
 
 
 def _class_groups(column: pa.ChunkedArray) -> list[np.ndarray]:

@@ -6,10 +6,16 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from mlops_declare.config.data import RandomSplit, SplitFractions
+from mlops_declare.data.splits import split_indices
 from mlops_declare.errors import DataError
 from tests.unit.data.helpers import config, csv_source, numbered_csv, prepare, write_csv
 
@@ -100,3 +106,36 @@ def test_column_split_and_its_values(tmp_path: Path) -> None:
     bad = write_csv(tmp_path / "bad.csv", ["id,fold,x,target", "0,train,1,0", "1,holdout,2,1"])
     with pytest.raises(DataError, match=r"data\.split\.column: column 'fold' holds 'holdout'; allowed: 'train', 'val', 'test'"):
         _split_ids(tmp_path, {"kind": "column", "column": "fold"}, bad, name="bad")
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    rows=st.integers(20, 400),
+    train=st.integers(5, 90),
+    val_share=st.integers(0, 100),
+    seed=st.integers(0, 2**16),
+    stratify=st.booleans(),
+)
+def test_random_split_property(rows: int, train: int, val_share: int, seed: int, stratify: bool) -> None:
+    """Any valid fractions: the splits are disjoint, cover every row, and match the fractions within rounding."""
+    train_fraction = train / 100
+    val_fraction = round((1 - train_fraction) * val_share / 100, 6)
+    test_fraction = round(1 - train_fraction - val_fraction, 6)
+    split = RandomSplit(kind="random", seed=seed, stratify=stratify,
+                        fractions=SplitFractions(train=train_fraction, val=val_fraction, test=test_fraction))
+    table = pa.table({"target": [index % 3 for index in range(rows)]})
+    try:
+        indices = split_indices(table, split, "target", "test source")
+    except DataError as error:
+        assert "too few" in str(error)  # a split with a share > 0 that rounds to no rows
+        return
+    together = np.concatenate(list(indices.values()))
+    assert sorted(together.tolist()) == list(range(rows))
+    for name, fraction in (("train", train_fraction), ("val", val_fraction), ("test", test_fraction)):
+        assert abs(len(indices[name]) - rows * fraction) <= 2.0, name  # rounding of train and val
+    if stratify:
+        labels = np.array(table.column("target").to_pylist())
+        for name in ("train", "val", "test"):
+            for label in range(3):
+                share = (labels == label).sum() / rows
+                assert abs((labels[indices[name]] == label).sum() - len(indices[name]) * share) <= 2.0
