@@ -168,6 +168,7 @@ def _prepare_in_memory(data: DataConfig, logical_date: str | None, project_root:
         _check_source_table(loaded)
         numbered = loaded.table.append_column(ROW_ID, pa.array(np.arange(loaded.table.num_rows, dtype=np.int64)))
         connection.register("stage_0", numbered)
+        _lock_down(connection)
         final = apply_transforms(connection, data.transforms, "stage_0", loaded.description)
         rows_transformed = _count(connection, final)
         if rows_transformed == 0:
@@ -189,6 +190,12 @@ def _prepare_in_memory(data: DataConfig, logical_date: str | None, project_root:
         hint = task_hint(data, connection, validation.table, schema.target, types)
         table = _fetch(connection, validation.table, schema, numbered if validation.table == "stage_0" else None)
     return _finish(data, logical_date, loaded, validation, schema, hint, table, report)
+
+
+def _lock_down(connection: duckdb.DuckDBPyConnection) -> None:
+    """Transforms and expectations see only the loaded table: no files, extensions or network, for good."""
+    connection.execute("SET enable_external_access = false")
+    connection.execute("SET lock_configuration = true")
 
 
 def _check_source_table(loaded: LoadedSource) -> None:

@@ -125,3 +125,16 @@ def test_transforms_run_in_order(tmp_path: Path) -> None:
     )
     assert min(rows.column("x").to_pylist()) == 5.5
     assert "big" not in rows.column_names
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SELECT * FROM read_csv('/etc/hostname')",
+        "SELECT * FROM input UNION ALL SELECT * FROM read_parquet('elsewhere.parquet')",
+    ],
+)
+def test_sql_transform_cannot_reach_files(tmp_path: Path, query: str) -> None:
+    """A transform works on the source table only: the config's sources are the one way data comes in."""
+    with pytest.raises(DataError, match=r"data\.transforms\[0\] \(sql\): .*(file system operations are disabled|Permission)"):
+        _prepared_rows(tmp_path, [{"kind": "sql", "query": query}])
