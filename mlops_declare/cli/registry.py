@@ -35,13 +35,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         help="model registry: versions, stages, aliases, history, integrity",
         description="Inspect and change the model registry named by the `registry` config group.",
     )
-    verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True, parser_class=_IntermixedParser)
     for verb, summary in VERBS.items():
         sub = verbs.add_parser(verb, help=summary, description=summary[0].upper() + summary[1:] + ".")
         ARGUMENTS[verb](sub)
         sub.add_argument("--json", action="store_true", help="print JSON for scripts")
         add_config_arguments(sub)
         sub.set_defaults(handler=lambda args, verb=verb: run_verb(verb, args))
+
+
+class _IntermixedParser(argparse.ArgumentParser):
+    """Lets Hydra overrides follow options: `registry promote digits:1 --stage production registry=postgres`.
+
+    Plain argparse binds every positional at the first run of positionals, so overrides after an
+    option would be "unrecognized"; intermixed parsing collects positionals from anywhere.
+    """
+
+    _intermixing = False
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        if self._intermixing:
+            return super().parse_known_args(args, namespace)
+        self._intermixing = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._intermixing = False
 
 
 def _ref(parser: argparse.ArgumentParser) -> None:

@@ -1,0 +1,98 @@
+"""The `register` and `promote` steps on a copy of the example project, with a real package from disk."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from mlops_declare.config import LoadedConfig, load_config
+from mlops_declare.registry import Registry
+from mlops_declare.steps import StepContext, StepError
+from mlops_declare.steps.registry import promote, register
+from tests.unit.registry.support import make_package
+
+
+def context(project: Path, run_id: str = "run-1", **upstream: dict[str, object]) -> StepContext:
+    loaded: LoadedConfig = load_config(project / "conf")
+    return StepContext(loaded, project, run_id, "2026-11-26", upstream)
+
+
+def test_register_needs_the_train_result(project: Path) -> None:
+    with pytest.raises(StepError, match="needs the result of step 'train' .its package_dir."):
+        register(context(project))
+    with pytest.raises(StepError, match="is not a directory"):
+        register(context(project, train={"package_dir": "runs/nowhere/model"}))
+
+
+def test_register_records_the_run_config_and_dataset(project: Path, tmp_path: Path) -> None:
+    subprocess.run(["git", "init", "-q", str(project)], check=True)
+    subprocess.run(
+        [
+            "git",
+            "-C",
+            str(project),
+            "-c",
+            "user.email=t@t",
+            "-c",
+            "user.name=t",
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            "init",
+        ],
+        check=True,
+    )
+    package = make_package(project / ".mlops" / "runs" / "run-1" / "model", accuracy=0.93)
+    step = context(project, train={"package_dir": ".mlops/runs/run-1/model"}, ingest={"dataset_dir": "data/x"})
+    result = register(step)
+    assert result["ref"] == "breast_cancer:1"
+    assert result["metrics"]["test"]["accuracy"] == 0.93
+    with Registry.from_config(step.loaded.config.registry, project) as registry:
+        version = registry.resolve("breast_cancer:1")
+    lineage = version.lineage
+    assert lineage.training_run_id == "run-1"
+    assert lineage.config_fingerprint == step.loaded.fingerprint
+    assert lineage.config == step.loaded.snapshot
+    assert lineage.datasets["test"] == {"fingerprint": "d" * 64, "uri": "data/x"}
+    assert lineage.package_version == "0.1.0"
+    head = subprocess.run(["git", "-C", str(project), "rev-parse", "HEAD"], capture_output=True, text=True)
+    assert lineage.git_commit == head.stdout.strip()
+    assert (project / ".mlops" / "registry.db").is_file()
+    assert register(step)["version"] == 1  # the same run again registers nothing new
+    assert package.is_dir()
+
+
+def test_airflow_ids_are_recorded_when_airflow_runs_the_step(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW_CTX_DAG_ID", "example_training")
+    monkeypatch.setenv("AIRFLOW_CTX_DAG_RUN_ID", "scheduled__2026-11-26T00:00:00+00:00")
+    make_package(project / "pkg")
+    step = context(project, train={"package_dir": "pkg"})
+    register(step)
+    with Registry.from_config(step.loaded.config.registry, project) as registry:
+        lineage = registry.resolve("breast_cancer:1").lineage
+    assert (lineage.airflow_dag_id, lineage.airflow_run_id) == (
+        "example_training",
+        "scheduled__2026-11-26T00:00:00+00:00",
+    )
+    assert lineage.git_commit is None  # not a git checkout
+
+
+def test_promote_moves_through_auto_promote_stages_and_reports_refusals(project: Path) -> None:
+    with pytest.raises(StepError, match="needs the result of step 'register'"):
+        promote(context(project))
+    make_package(project / "good", accuracy=0.95)
+    make_package(project / "bad", accuracy=0.5)
+    good = register(context(project, "run-good", train={"package_dir": "good"}))
+    first = promote(context(project, "run-good", register=good))
+    assert first == {"ref": "breast_cancer:1", "promoted": ["staging"], "already_held": [], "refused": {}}
+    again = promote(context(project, "run-good", register=good))
+    assert again["already_held"] == ["staging"] and again["promoted"] == []
+    bad = register(context(project, "run-bad", train={"package_dir": "bad"}))
+    refused = promote(context(project, "run-bad", register=bad))
+    assert refused["promoted"] == []
+    decision = refused["refused"]["staging"]
+    assert decision["decision"] == "NOT_BLESSED"
+    assert "test.accuracy = 0.5 is below min 0.8" in [check["message"] for check in decision["checks"]]
