@@ -48,7 +48,7 @@ def test_example_data_step_writes_splits_report_and_profile(project: Path, capsy
     assert re.search(r"\n  mean radius +DOUBLE +feature \(numeric\) +from the builtin source\n", out)
     assert "target 'target': binary, classes ['0', '1']" in out
     assert "ok   data.expectations[0] row_count [fail]: expected rows in [100, inf]; observed 569" in out
-    assert "rows: 569 read, 569 after transforms, 0 quarantined, splits train 398, val 86, test 85" in out
+    assert "rows: 569 read, 569 after transforms, 0 quarantined, splits train 398, val 85, test 86" in out
     folders = list((project / ".mlops" / "data" / "breast_cancer").iterdir())
     assert len(folders) == 1 and len(folders[0].name) == 12
     assert {"train.parquet", "val.parquet", "test.parquet", "report.json", "profile.json"} <= {p.name for p in folders[0].iterdir()}
