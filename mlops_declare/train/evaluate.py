@@ -17,18 +17,23 @@ EVAL_BATCH = 1024
 
 @torch.no_grad()
 def evaluate_split(
-    network: nn.Module, architecture: dict[str, Any], features: np.ndarray, targets: np.ndarray, metric_names: list[str]
+    network: nn.Module,
+    architecture: dict[str, Any],
+    features: np.ndarray,
+    targets: np.ndarray,
+    metric_names: list[str],
+    device: str = "cpu",
 ) -> dict[str, float]:
-    """Every selected metric (and the loss) of `network` on one split, in float32 on the CPU.
+    """Every selected metric (and the loss) of `network` on one split, in float32 (on the training device).
 
     Run after training in a single process, so DDP's padded samplers never skew the numbers.
     """
-    network = network.float().eval().cpu()
-    metrics = build_metrics(architecture["task"], int(architecture["num_outputs"]), metric_names, sync=False)
+    network = network.float().eval().to(device)
+    metrics = build_metrics(architecture["task"], int(architecture["num_outputs"]), metric_names, sync=False).to(device)
     loss_sum, rows = 0.0, 0
     for start in range(0, len(features), EVAL_BATCH):
-        inputs = torch.from_numpy(np.ascontiguousarray(features[start : start + EVAL_BATCH]))
-        labels = torch.from_numpy(np.ascontiguousarray(targets[start : start + EVAL_BATCH]))
+        inputs = torch.from_numpy(np.ascontiguousarray(features[start : start + EVAL_BATCH])).to(device)
+        labels = torch.from_numpy(np.ascontiguousarray(targets[start : start + EVAL_BATCH])).to(device)
         outputs = network(inputs)
         loss_sum += float(task_loss(outputs, labels, architecture)) * len(inputs)
         rows += len(inputs)

@@ -69,9 +69,18 @@ class TrainingResult:
 
 
 def train_model(
-    loaded: LoadedConfig, data: TrainingData, output_dir: Path, *, fast_dev_run: bool = False
+    loaded: LoadedConfig,
+    data: TrainingData,
+    output_dir: Path,
+    *,
+    fast_dev_run: bool = False,
+    extra_callbacks: list[L.Callback] | None = None,
 ) -> TrainingResult:
-    """Train `loaded.config.model` on `data` and write the package to `output_dir/model` (rank 0 only)."""
+    """Train `loaded.config.model` on `data` and write the package to `output_dir/model` (rank 0 only).
+
+    `extra_callbacks` is for Python callers (benchmarks, notebooks); configs choose callbacks from
+    the allow-list in `trainer.callbacks`.
+    """
     config = loaded.config
     trainer_config, pruning = config.trainer, config.pruning
     gradual = pruning if isinstance(pruning, GradualPruning) else None
@@ -82,9 +91,20 @@ def train_model(
     metric_names = selected_metrics(trainer_config, config.model.task)
     network = build_network(architecture)
     module = TaskModule(network, architecture, trainer_config, metric_names, decision.used)
-    pruning_callback = PruningCallback(gradual, trainer_config.seed) if gradual else None
+    pruning_callback = (
+        PruningCallback(
+            gradual,
+            trainer_config.seed,
+            monitor=f"val/{trainer_config.checkpointing.metric}",
+            higher_is_better=HIGHER_IS_BETTER.get(trainer_config.checkpointing.metric, False),
+        )
+        if gradual
+        else None
+    )
     output_dir = Path(output_dir)
-    trainer = build_trainer(trainer_config, decision, output_dir, data, config.data.batch_size, pruning_callback, fast_dev_run)
+    trainer = build_trainer(
+        trainer_config, decision, output_dir, data, config.data.batch_size, pruning_callback, fast_dev_run, extra_callbacks
+    )
     fit(trainer, module, ArrayDataModule(data, config.data.batch_size), trainer_config.compile)
     if not trainer.is_global_zero:
         return TrainingResult(None, {}, decision, trainer_config.objective)
@@ -99,6 +119,7 @@ def build_trainer(
     batch_size: int,
     pruning_callback: PruningCallback | None,
     fast_dev_run: bool,
+    extra_callbacks: list[L.Callback] | None = None,
 ) -> L.Trainer:
     """A Lightning Trainer with every trainer key applied."""
     callbacks: list[Any] = [checkpoint_callback(trainer, output_dir)]
@@ -117,6 +138,7 @@ def build_trainer(
     if pruning_callback is not None:
         callbacks.append(pruning_callback)
     callbacks += allowed_callbacks(trainer)
+    callbacks += extra_callbacks or []
     batches = max(1, len(data.splits["train"][0]) // batch_size)
     return L.Trainer(
         accelerator=decision.accelerator,
@@ -214,13 +236,20 @@ def finish(
     network: nn.Module = module.network
     weights_from, best = "last epoch", _best_checkpoint(trainer)
     if pruning_callback is None and best:
-        # Pruned runs export their final (sparsest, fine-tuned) weights; dense runs their best checkpoint.
         state = load_checkpoint_state(Path(best))
         network.load_state_dict({key.removeprefix("network."): value for key, value in state.items() if key.startswith("network.")})
         weights_from = f"best checkpoint ({Path(best).name})"
-    network = network.float().cpu().eval()
+    elif pruning_callback is not None:
+        # Pruned runs pick the best fine-tuning epoch: earlier checkpoints are less sparse than configured.
+        epoch = pruning_callback.restore_best(network)
+        if epoch is not None:
+            weights_from = f"best fine-tuning epoch {epoch} by {pruning_callback.monitor}"
+    # Final scores on the training device: a GPU-sized model would take minutes on the CPU.
+    device = "cuda" if decision.accelerator == "gpu" else "cpu"
+    network = network.float().eval()
     report = None
     if pruning_callback is not None:
+        network = network.cpu()
         dense = pruning_callback.dense_network(architecture)
         network, final_architecture = pruning_callback.finalize(network, architecture, trainer.current_epoch)
         dense = dense if dense is not None else pruning_callback.dense_network(architecture)
@@ -231,7 +260,8 @@ def finish(
         )
         architecture = final_architecture
     metrics = {
-        split: evaluate_split(network, architecture, *data.splits[split], metric_names) for split in ("val", "test")
+        split: evaluate_split(network, architecture, *data.splits[split], metric_names, device=device)
+        for split in ("val", "test")
     }
     _log_final_metrics(trainer, metrics)
     spec = package_spec(loaded, data, architecture, decision, metric_names, weights_from)

@@ -116,7 +116,7 @@ def _prune_count(sparsity: float, total: int, already: int) -> int:
 class PruningCallback(L.Callback):
     """Applies the schedule at the end of each pruning epoch; remembers the dense weights for the report."""
 
-    def __init__(self, pruning: GradualPruning, seed: int) -> None:
+    def __init__(self, pruning: GradualPruning, seed: int, monitor: str = "val/loss", higher_is_better: bool = False) -> None:
         super().__init__()
         self.pruning = pruning
         self.seed = seed
@@ -125,6 +125,32 @@ class PruningCallback(L.Callback):
         self.initial_state: dict[str, torch.Tensor] = {}
         self.steps: list[dict[str, Any]] = []
         self.reached = 0.0
+        self.monitor = monitor
+        self.higher_is_better = higher_is_better
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.best_epoch: int | None = None
+        self.best_score: float | None = None
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Only fine-tuning epochs compete: their weights already have the final sparsity.
+        if trainer.sanity_checking or trainer.current_epoch <= self.pruning.end_epoch:
+            return
+        score = trainer.callback_metrics.get(self.monitor)
+        if score is None or not torch.isfinite(score):
+            return
+        value = float(score)
+        better = self.best_score is None or (value > self.best_score if self.higher_is_better else value < self.best_score)
+        if better:
+            network = pl_module.network  # type: ignore[attr-defined]
+            self.best_state = {name: tensor.detach().clone() for name, tensor in network.state_dict().items()}
+            self.best_epoch, self.best_score = trainer.current_epoch, value
+
+    def restore_best(self, network: nn.Module) -> int | None:
+        """Load the best fine-tuning epoch's weights (masks included); its epoch, or None if there was none."""
+        if self.best_state is None:
+            return None
+        network.load_state_dict(self.best_state)
+        return self.best_epoch
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         network = pl_module.network  # type: ignore[attr-defined]
