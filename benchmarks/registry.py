@@ -217,7 +217,7 @@ def report(backend: str, versions: int, package_mb: float, results: dict[str, fl
     print(f"register                {results['register_s'] * 1000:8.1f} ms  ({size / results['register_s']:.0f} MB/s)")
     print(f"load (verified)         {results['load_s'] * 1000:8.1f} ms  ({size / results['load_s']:.0f} MB/s)")
     print(
-        f"copy+fsync+sha256   {results['copy_baseline_s'] * 1000:8.1f} ms  baseline; register is "
+        f"copy+fsync+sha256       {results['copy_baseline_s'] * 1000:8.1f} ms  baseline; register is "
         f"{results['register_s'] / results['copy_baseline_s']:.2f}x of it"
     )
     print(f"promote                 {results['promote_ms']:8.2f} ms  median (staging + production + alias)")
