@@ -139,7 +139,7 @@ def build_trainer(
         callbacks.append(pruning_callback)
     callbacks += allowed_callbacks(trainer)
     callbacks += extra_callbacks or []
-    batches = max(1, len(data.splits["train"][0]) // batch_size)
+    batches = max(1, len(data.splits["train"][0]) // (batch_size * _process_count(trainer)))
     return L.Trainer(
         accelerator=decision.accelerator,
         devices=trainer.devices,
@@ -159,6 +159,15 @@ def build_trainer(
         log_every_n_steps=min(50, batches),
         fast_dev_run=fast_dev_run,
     )
+
+
+def _process_count(trainer: TrainerConfig) -> int:
+    """Training processes (each sees its share of the batches); `auto` devices count as one."""
+    if isinstance(trainer.devices, int):
+        devices = trainer.devices
+    else:
+        devices = len(trainer.devices) if isinstance(trainer.devices, list) else 1
+    return devices * trainer.num_nodes
 
 
 def checkpoint_callback(trainer: TrainerConfig, output_dir: Path) -> Any:

@@ -131,3 +131,19 @@ def test_ddp_on_two_cpu_processes_with_pruning(project: Path) -> None:
     package = load_package(Path(str(trained["package_dir"])))
     assert package.spec["precision_used"] == "32-true"
     assert trained["pruning"]["after"]["nonzero_parameters"] < 0.3 * trained["pruning"]["before"]["nonzero_parameters"]
+
+
+@pytest.mark.slow
+def test_ddp_spawn_on_two_cpu_processes(project: Path) -> None:
+    result = cli("train", "trainer=ddp_cpu", "trainer.strategy=ddp_spawn", "trainer.max_epochs=2", "trainer.progress_bar=false", cwd=project)
+    assert result.returncode == 0, result.stderr[-3000:]
+    trained = steps_of(project)["train"]
+    assert load_package(Path(str(trained["package_dir"]))).spec["weights_from"].startswith("best checkpoint")
+    assert set(trained["metrics"]["test"]) == {"accuracy", "f1", "auroc", "precision", "recall", "loss"}  # type: ignore[index]
+
+
+def test_pruning_with_ddp_spawn_is_refused_before_any_work(project: Path) -> None:
+    result = cli("train", "trainer=ddp_cpu", "trainer.strategy=ddp_spawn", "pruning=gradual", "trainer.max_epochs=14", cwd=project)
+    assert result.returncode == 2
+    assert "pruning with trainer.strategy 'ddp_spawn' is not supported; use strategy 'ddp'" in result.stderr
+    assert not (project / ".mlops" / "runs").exists()
