@@ -57,14 +57,16 @@ def run_data(args: argparse.Namespace) -> int:
 
 
 def _settle(incoming: Path, final: Path) -> Path:
-    """Content-addressed: the same data and preprocessing always land in the same folder."""
+    """Content-addressed: the same data and preprocessing always land in the same folder; the
+    newest preparation replaces an older one there, so its report reflects the current expectations."""
+    retired = final.with_name(f".{final.name}.old-{uuid.uuid4().hex[:8]}")
     try:
-        incoming.rename(final)
-    except OSError:
-        # Already there (an earlier run, or a concurrent one that won the rename): same content.
-        if not final.is_dir():
-            raise
-        shutil.rmtree(incoming)
+        final.rename(retired)
+    except FileNotFoundError:
+        retired = None
+    incoming.rename(final)
+    if retired is not None:
+        shutil.rmtree(retired, ignore_errors=True)
     return final
 
 

@@ -521,9 +521,12 @@ def builtin_features(dataset: str) -> list[Feature]:
 
 
 def declared_features(data: DataConfig) -> list[Feature] | None:
-    """Features known at compile time: declared ones, or a builtin dataset's; None if only the data can tell."""
+    """Features known at compile time: declared ones, or a builtin or generated source's when no
+    transform can add, drop or retype columns; None if only the data can tell."""
     if data.columns.features:
         return list(data.columns.features)
+    if data.transforms:
+        return None
     if isinstance(data.source, BuiltinSource):
         return builtin_features(data.source.dataset)
     if isinstance(data.source, GeneratedSource):

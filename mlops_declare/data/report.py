@@ -39,10 +39,11 @@ def render_summary(report: dict[str, Any]) -> str:
         lines.append("  (no expectations declared)")
     for entry in report["expectations"]:
         column = f" {entry['column']!r}" if entry["column"] else ""
-        detail = f"observed {entry['observed']}"
+        noun = "missing value(s)" if entry["kind"] == "max_null_fraction" else "bad row(s)"
+        parts = [] if entry["observed"] == entry["bad_rows"] else [f"observed {entry['observed']}"]
         if entry["bad_rows"]:
-            noun = "missing value(s)" if entry["kind"] == "max_null_fraction" else "bad row(s)"
-            detail += f", {entry['bad_rows']} {noun}"
+            parts.append(f"{entry['bad_rows']} {noun}")
+        detail = ", ".join(parts)
         if entry["examples"]:
             detail += f", e.g. {', '.join(str(example) for example in entry['examples'])}"
         lines.append(

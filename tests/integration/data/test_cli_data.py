@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from mlops_declare.cli import main
+from tests.conftest import edit_yaml
 
 PATIENTS = """\
 name: patients
@@ -116,3 +117,23 @@ def test_output_dir_and_bad_logical_date(project: Path, tmp_path: Path, capsys: 
     assert (target / "train.parquet").is_file() and f"written to {target}" in capsys.readouterr().out
     assert main(["data", "--config-dir", str(project / "conf"), "--logical-date", "yesterday"]) == 2
     assert "error: logical date 'yesterday' is not YYYY-MM-DD" in capsys.readouterr().err
+
+
+def test_quality_example_exercises_every_transform_and_policy(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["data", "--config-dir", str(project / "conf"), "data=generated_quality"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"QUAR data\.expectations\[4\] range 'age' \[quarantine\]: expected values in \[18, 90\]; \d+ bad row\(s\)", out)
+    assert "WARN data.expectations[5] range 'income' [warn]" in out
+    assert re.search(r"\n  income_per_person +DOUBLE +feature \(numeric\) +inferred\n", out)
+    (folder,) = (project / ".mlops" / "data" / "generated_quality").iterdir()
+    train = pq.read_table(folder / "train.parquet")
+    assert "household" not in train.column_names and min(train.column("age").to_pylist()) >= 18.0
+
+
+def test_rerun_with_new_expectations_refreshes_the_report(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["data", "--config-dir", str(project / "conf"), "data=generated"]) == 0
+    edit_yaml(project / "conf" / "data" / "generated.yaml", "    policy: warn\n", "    policy: warn\n  - kind: unique\n    column: x1\n")
+    assert main(["data", "--config-dir", str(project / "conf"), "data=generated"]) == 0
+    capsys.readouterr()
+    (folder,) = (project / ".mlops" / "data" / "generated").iterdir()
+    assert [entry["kind"] for entry in json.loads((folder / "report.json").read_text())["expectations"]][-1] == "unique"

@@ -36,3 +36,14 @@ def test_quarantine_only_for_row_level_expectations(expectation: dict[str, Any],
 def test_generated_source_rules(columns: list[dict[str, Any]], drift: dict[str, Any] | None, message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         config({**GENERATED, "columns": columns, "drift": drift})
+
+
+def test_features_known_at_compile_time_only_without_transforms() -> None:
+    from mlops_declare.config.data import declared_features
+
+    plain = config(GENERATED)
+    transformed = config(GENERATED, transforms=[{"kind": "drop", "columns": ["a"]}])
+    declared = config(GENERATED, transforms=[{"kind": "drop", "columns": ["a"]}], columns={"features": [{"name": "b"}]})
+    assert [feature.name for feature in declared_features(plain) or []] == ["a"]
+    assert declared_features(transformed) is None
+    assert [feature.name for feature in declared_features(declared) or []] == ["b"]
