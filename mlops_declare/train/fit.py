@@ -315,8 +315,6 @@ def package_spec(
     """The model spec: everything serving needs to rebuild, feed and interpret the network."""
     import lightning
 
-    from mlops_declare import __version__
-
     config = loaded.config
     return {
         "name": config.model.name,
@@ -332,8 +330,18 @@ def package_spec(
         "weights_from": weights_from,
         "dataset_fingerprint": data.dataset_fingerprint,
         "config_fingerprint": loaded.fingerprint,
-        "versions": {"mlops_declare": __version__, "torch": torch.__version__, "lightning": lightning.__version__},
+        "versions": {"mlops_declare": _package_version(), "torch": torch.__version__, "lightning": lightning.__version__},
     }
+
+
+def _package_version() -> str:
+    # importlib.metadata, not `mlops_declare.__version__`: the package root imports the compiler.
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mlops_declare")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def _default_class_names(architecture: dict[str, Any]) -> list[str] | None:
