@@ -63,11 +63,7 @@ def infer_schema(
 ) -> Schema:
     """Declared roles checked against the data, the rest inferred; DataError names column and config path."""
     declared = _declared_roles(data, types, source)
-    split_column = data.split.column if isinstance(data.split, ColumnSplit) else None
-    if isinstance(data.split, TimeSplit) and data.split.column not in types:
-        raise missing_column_error(data.split.column, "data.split.column", source, types)
-    if split_column is not None and split_column not in types:
-        raise missing_column_error(split_column, "data.split.column", source, types)
+    split_column = _split_column(data, types, source)
     if declared.get("timestamp") is None and isinstance(data.split, TimeSplit):
         declared["timestamp"] = (data.split.column, False)
     roles = _infer_missing_roles(declared, types)
@@ -97,6 +93,13 @@ def infer_schema(
         weight=roles["weight"][0],
         casts=casts,
     )
+
+
+def _split_column(data: DataConfig, types: dict[str, str], source: str) -> str | None:
+    """The column that names each row's split (a column split), after checking split columns exist."""
+    if isinstance(data.split, (TimeSplit, ColumnSplit)) and data.split.column not in types:
+        raise missing_column_error(data.split.column, "data.split.column", source, types)
+    return data.split.column if isinstance(data.split, ColumnSplit) else None
 
 
 def _declared_roles(data: DataConfig, types: dict[str, str], source: str) -> dict[str, tuple[str, bool] | None]:
