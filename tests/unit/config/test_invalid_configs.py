@@ -34,7 +34,7 @@ CASES = [
     # Misspelt group options.
     Case("misspelt-group-option-on-command-line", "command line: trainer: unknown option 'gpuu' for group 'trainer'; allowed: cpu, ddp_cpu, gpu (did you mean 'gpu'?)", ("trainer=gpuu",)),
     Case("misspelt-group-option-in-defaults", "conf/config.yaml: defaults.model: unknown option 'mpl' for group 'model'; allowed: cnn, mlp, transformer (did you mean 'mlp'?)", edits=(("config.yaml", "  - model: mlp", "  - model: mpl"),)),
-    Case("misspelt-experiment", "command line: experiment: unknown option 'digit_cnn' for group 'experiment'; allowed: breast_cancer_mlp, digits_cnn (did you mean 'digits_cnn'?)", ("experiment=digit_cnn",)),
+    Case("misspelt-experiment", "command line: experiment: unknown option 'digit_cnn' for group 'experiment'; allowed: breast_cancer_mlp, digits_cnn, tabular_transformer (did you mean 'digits_cnn'?)", ("experiment=digit_cnn",)),
     Case("misspelt-kind", "conf/model/mlp.yaml: model: kind 'mpl' is not allowed; allowed: 'mlp', 'cnn', 'transformer' (did you mean 'mlp'?)", edits=(("model/mlp.yaml", "kind: mlp", "kind: mpl"),)),
     Case("missing-kind", "conf/pruning/none.yaml: pruning: required key 'kind' is missing", edits=(("pruning/none.yaml", "kind: none", "{}"),)),
     Case("precision-spelling", "command line: trainer.precision: 'fp16' is not allowed; allowed: 'auto', '32-true', '16-mixed', 'bf16-mixed', '16-true', 'bf16-true', '64-true', 'transformer-engine' (did you mean '16-mixed'?)", ("trainer.precision=fp16",)),
