@@ -360,7 +360,11 @@ def _judge_freshness(
         return _result(index, expectation, "no timestamps", _verdict(expectation, False))
     reference = _reference_time(logical_date)
     age_hours = (reference - float(newest)) / 3600.0
-    return _result(index, expectation, round(age_hours, 3), _verdict(expectation, age_hours <= expectation.max_age_hours))
+    observed = {
+        "newest": dt.datetime.fromtimestamp(float(newest), dt.UTC).isoformat(),
+        "age_hours": round(age_hours, 3),
+    }
+    return _result(index, expectation, observed, _verdict(expectation, age_hours <= expectation.max_age_hours))
 
 
 def _reference_time(logical_date: str | None) -> float:

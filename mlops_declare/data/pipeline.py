@@ -25,7 +25,7 @@ from mlops_declare.data.expectations import Validation, validate
 from mlops_declare.data.fingerprint import content_hash, dataset_fingerprint
 from mlops_declare.data.preprocessing import class_names_of, fit_preprocessing
 from mlops_declare.data.profile import column_statistics, reference_profile
-from mlops_declare.data.report import build_report, render_summary
+from mlops_declare.data.report import build_report, readable, render_summary
 from mlops_declare.data.roles import Schema, infer_schema, task_hint
 from mlops_declare.data.sources import LOGICAL_DATE, LoadedSource, load_source
 from mlops_declare.data.splits import SPLIT_NAMES, split_indices
@@ -63,7 +63,7 @@ def _describe_failure(entry: dict[str, Any]) -> str:
     bad = f"; {entry['bad_rows']} {noun}" if entry["bad_rows"] else ""
     return (
         f"{entry['config_path']} {entry['kind']}{column}: expected {entry['expected']}, "
-        f"observed {entry['observed']}{bad}{examples}"
+        f"observed {readable(entry['observed'])}{bad}{examples}"
     )
 
 

@@ -40,7 +40,9 @@ def render_summary(report: dict[str, Any]) -> str:
     for entry in report["expectations"]:
         column = f" {entry['column']!r}" if entry["column"] else ""
         noun = "missing value(s)" if entry["kind"] == "max_null_fraction" else "bad row(s)"
-        parts = [] if entry["observed"] == entry["bad_rows"] else [f"observed {entry['observed']}"]
+        # A quarantine check observes its bad-row count; say it once.
+        repeated = bool(entry["bad_rows"]) and entry["observed"] == entry["bad_rows"]
+        parts = [] if repeated else [f"observed {readable(entry['observed'])}"]
         if entry["bad_rows"]:
             parts.append(f"{entry['bad_rows']} {noun}")
         detail = ", ".join(parts)
@@ -55,3 +57,15 @@ def render_summary(report: dict[str, Any]) -> str:
         counts += ", splits " + ", ".join(f"{name} {count}" for name, count in rows["splits"].items())
     lines.append(counts)
     return "\n".join(lines)
+
+
+def readable(observed: Any) -> str:
+    """An observed value as a person reads it: `min 6.98, max 28.1` rather than a JSON object."""
+    if isinstance(observed, float):
+        return f"{observed:.6g}"
+    if isinstance(observed, list):
+        return "{" + ", ".join(str(item) for item in observed) + "}"
+    if isinstance(observed, dict):
+        shown = [f"{key} {readable(value)}" for key, value in observed.items() if key != "more"]
+        return ", ".join(shown) + (", ..." if observed.get("more") else "")
+    return str(observed)
