@@ -87,7 +87,7 @@ def _numeric_summary(values: np.ndarray, seed: int) -> dict[str, Any]:
     del centred, squared
     std = math.sqrt(variance)
     low, high = float(np.min(present)), float(np.max(present))
-    counts, edges = np.histogram(present, bins=HISTOGRAM_BINS, range=(low, high) if high > low else (low - 0.5, low + 0.5))
+    counts, edges = _histogram(present, low, high)
     rng = np.random.default_rng(seed)
     sample = present if present.size <= SAMPLE_SIZE else rng.choice(present, SAMPLE_SIZE, replace=False)
     summary.update(
@@ -102,6 +102,15 @@ def _numeric_summary(values: np.ndarray, seed: int) -> dict[str, Any]:
         sample=[float(value) for value in np.sort(sample)],
     )
     return summary
+
+
+def _histogram(present: np.ndarray, low: float, high: float) -> tuple[np.ndarray, np.ndarray]:
+    """Equal-width bins over [low, high]; one bin when the range is too narrow to split at this magnitude."""
+    edges = np.linspace(low, high, HISTOGRAM_BINS + 1) if high > low else np.array([])
+    if edges.size and np.all(np.diff(edges) > 0):
+        return np.histogram(present, bins=edges)
+    width = max(abs(low) * 1e-9, 0.5)
+    return np.array([present.size]), np.array([low - width, high + width])
 
 
 def categorical_profile(column: pa.ChunkedArray | pa.Array, max_categories: int) -> dict[str, Any]:

@@ -155,3 +155,14 @@ def test_output_folder_is_readable_by_others(tmp_path: Path) -> None:
 def test_bad_logical_date(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"logical date '26/11/2026' is not YYYY-MM-DD"):
         prepare(config(GENERATED), tmp_path, logical_date="26/11/2026")
+
+
+def test_profile_of_constant_and_nearly_constant_columns() -> None:
+    from mlops_declare.data.profile import numeric_profile
+
+    constant = numeric_profile(pa.array([5.0] * 10))
+    assert constant["histogram"]["counts"] == [10] and constant["std"] == 0.0
+    narrow = numeric_profile(pa.array([281474976710656.0, 281474976710656.0, 281474976710657.0, None]))
+    assert sum(narrow["histogram"]["counts"]) == 3 and narrow["missing"] == 1
+    wide = numeric_profile(pa.array([float(i) for i in range(100)]))
+    assert len(wide["histogram"]["counts"]) == 30 and sum(wide["histogram"]["counts"]) == 100
