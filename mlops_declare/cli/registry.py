@@ -222,13 +222,21 @@ def _show(registry: Any, args: argparse.Namespace, _loaded: Any) -> int:
 
 
 def _register(registry: Any, args: argparse.Namespace, loaded: Any) -> int:
+    from mlops_declare.project import project_root_for
     from mlops_declare.registry.package import lineage_from_package
+    from mlops_declare.steps.registry import git_commit
 
     name = args.name or loaded.config.model.name
+    package = Path(args.package_dir).resolve()
+    # `mlops-declare train` writes <home>/runs/<run id>/model: keep that run id as lineage.
+    run_id = package.parent.name if package.name == "model" and package.parent.parent.name == "runs" else None
+    lineage = lineage_from_package(
+        package, training_run_id=run_id, git_commit=git_commit(project_root_for(args.config_dir))
+    )
     version = registry.register(
         name,
-        args.package_dir,
-        lineage=lineage_from_package(args.package_dir),
+        package,
+        lineage=lineage,
         actor=args.actor,
         description=args.description,
     )
