@@ -46,7 +46,8 @@ def run_train(args: argparse.Namespace) -> int:
     from mlops_declare.config import load_config
 
     loaded = load_config(args.config_dir, args.overrides)
-    run_id = os.environ.get(RUN_ID_VARIABLE) or args.run_id or _new_run_id("train", loaded.fingerprint)
+    inherited = os.environ.get(RUN_ID_VARIABLE) if _is_ddp_worker() else None
+    run_id = inherited or args.run_id or _new_run_id("train", loaded.fingerprint)
     result = train_once(loaded, args.config_dir, run_id, logical_date, args.fast_dev_run)
     if result.get("package_dir") is None:
         return 0  # a DDP worker: rank 0 reports

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 import math
+import os
+import shutil
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,13 +104,25 @@ def train_model(
         else None
     )
     output_dir = Path(output_dir)
+    clear_previous_outputs(output_dir)
     trainer = build_trainer(
         trainer_config, decision, output_dir, data, config.data.batch_size, pruning_callback, fast_dev_run, extra_callbacks
     )
-    fit(trainer, module, ArrayDataModule(data, config.data.batch_size), trainer_config.compile)
+    fit(trainer, module, ArrayDataModule(data, config.data.batch_size))
     if not trainer.is_global_zero:
         return TrainingResult(None, {}, decision, trainer_config.objective)
     return finish(loaded, data, output_dir, trainer, module, architecture, metric_names, decision, pruning_callback)
+
+
+def clear_previous_outputs(output_dir: Path) -> None:
+    """Rerunning a step for the same run starts clean: stale checkpoints would outlive `save_top_k`.
+
+    Only the launching process clears; DDP workers (LOCAL_RANK/NODE_RANK > 0) find it done.
+    """
+    if os.environ.get("LOCAL_RANK", "0") != "0" or os.environ.get("NODE_RANK", "0") != "0":
+        return
+    for name in ("checkpoints", "logs"):
+        shutil.rmtree(output_dir / name, ignore_errors=True)
 
 
 def build_trainer(
@@ -217,13 +231,12 @@ def _mode(metric: str) -> str:
     return "max" if HIGHER_IS_BETTER.get(metric, False) else "min"
 
 
-def fit(trainer: L.Trainer, module: TaskModule, datamodule: ArrayDataModule, compile_model: bool) -> None:
-    target: Any = torch.compile(module) if compile_model else module
+def fit(trainer: L.Trainer, module: TaskModule, datamodule: ArrayDataModule) -> None:
     with warnings.catch_warnings():
         for pattern in QUIET_WARNINGS:
             warnings.filterwarnings("ignore", message=pattern)
         try:
-            trainer.fit(target, datamodule=datamodule)
+            trainer.fit(module, datamodule=datamodule)
         except torch.multiprocessing.ProcessRaisedException as exc:
             # ddp_spawn re-raises a worker's error with its traceback; keep the worker's last line.
             raise TrainingError(f"a training process failed: {str(exc).strip().splitlines()[-1]}") from None

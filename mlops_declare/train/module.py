@@ -90,8 +90,15 @@ class TaskModule(L.LightningModule):
         # First non-finite loss as (optimizer step, epoch, batch); -1 while every loss was finite.
         self.register_buffer("first_non_finite", torch.full((3,), -1, dtype=torch.long), persistent=False)
 
+    def on_fit_start(self) -> None:
+        if self.trainer_config.compile:
+            # Only the network is compiled: logging and metrics in the steps are not dynamo-friendly.
+            # Kept off the module's attributes so the state dict and pickling (ddp_spawn) stay plain.
+            object.__setattr__(self, "_compiled_network", torch.compile(self.network))
+
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        output: torch.Tensor = self.network(inputs)
+        compiled = self.__dict__.get("_compiled_network") if self.training else None
+        output: torch.Tensor = (self.network if compiled is None else compiled)(inputs)
         return output
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:

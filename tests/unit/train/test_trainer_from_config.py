@@ -107,3 +107,18 @@ def test_regression_reports_regression_metrics(diabetes_data: TrainingData, tmp_
     result = train_model(loaded, diabetes_data, tmp_path)
     assert set(result.metrics["test"]) == {"mse", "mae", "r2", "loss"}
     assert result.metrics["test"]["r2"] > 0.2
+
+
+@pytest.mark.slow
+def test_compile_switch_compiles_the_network_and_still_prunes(cancer_data: TrainingData, tmp_path: Path) -> None:
+    import torch._dynamo
+
+    torch._dynamo.reset()
+    loaded = example_config(
+        "trainer.compile=true", "trainer.max_epochs=2", "model.hidden=[16]", "pruning=gradual",
+        "pruning.start_epoch=0", "pruning.end_epoch=1", "pruning.fine_tune_epochs=0",
+    )
+    result = train_model(loaded, cancer_data, tmp_path)
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] > 0
+    assert result.pruning_report is not None
+    assert result.pruning_report["after"]["nonzero_parameters"] < 0.3 * result.pruning_report["before"]["nonzero_parameters"]
