@@ -302,12 +302,14 @@ class Registry:
         """The model's id, creating the row; concurrent creators converge on one row."""
         values = {"name": name, "description": "", "tags": {}, "next_version": 1, "created_at": utc_now()}
         if connection.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+            from sqlalchemy.dialects import postgresql
+
+            statement: Any = postgresql.insert(RegisteredModel)
         else:
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert
-        connection.execute(
-            dialect_insert(RegisteredModel).values(**values).on_conflict_do_nothing(index_elements=["name"])
-        )
+            from sqlalchemy.dialects import sqlite
+
+            statement = sqlite.insert(RegisteredModel)
+        connection.execute(statement.values(**values).on_conflict_do_nothing(index_elements=["name"]))
         return connection.execute(select(RegisteredModel.id).where(RegisteredModel.name == name)).scalar_one()
 
     # --- reading -------------------------------------------------------------
@@ -441,7 +443,7 @@ class Registry:
             ).all()
             return [self._summary(connection, model) for model in models]
 
-    def _summary(self, connection: Connection, model: Row[Any]) -> ModelSummary:
+    def _summary(self, connection: Connection, model: Any) -> ModelSummary:
         live = (ModelVersionRow.model_id == model.id, ModelVersionRow.status != "deleted")
         latest, count = connection.execute(select(func.max(ModelVersionRow.version), func.count()).where(*live)).one()
         return ModelSummary(model.name, model.description, latest, count, self._labels(connection, model.id))
@@ -478,7 +480,9 @@ class Registry:
         """The model's event log, oldest first."""
         with read_transaction(self.engine) as connection:
             model_id = self._model_id(connection, name)
-            rows = connection.execute(select(Event.__table__).where(Event.model_id == model_id).order_by(Event.id)).all()
+            rows = connection.execute(
+                select(Event.__table__).where(Event.model_id == model_id).order_by(Event.id)
+            ).all()
             return [_history_event(name, row) for row in rows]
 
     # --- gates and promotion -------------------------------------------------
@@ -588,7 +592,8 @@ class Registry:
         if declared.single_holder:
             previous = self._move_single(target, stage, "stage", observed, actor, reason or "", details, forced)
         else:
-            previous = self._add_holder(target, stage, actor, reason or "", details, forced)
+            self._add_holder(target, stage, actor, reason or "", details, forced)
+            previous = None
         return PromotionResult(target.name, stage, target.version, previous, True, forced, decision)
 
     def _move_single(
@@ -721,7 +726,6 @@ class Registry:
                 )
             )
             self._after_move(connection, target, label, "stage", None, actor, reason, details, forced, "promoted")
-        return None
 
     def _conflict(self, target: _Target, label: str, observed: int | None) -> PromotionConflict:
         with read_transaction(self.engine) as connection:

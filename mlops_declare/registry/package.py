@@ -19,17 +19,19 @@ def lineage_from_package(package_dir: str | Path, dataset_uri: str | None = None
     """Lineage from the package's config.json and model_spec.json; keyword `fields` override what they say."""
     package = Path(package_dir)
     config = _read_json(package / CONFIG_FILE)
-    spec = _read_json(package / SPEC_FILE) or {}
+    spec_data = _read_json(package / SPEC_FILE)
+    spec: dict[str, Any] = spec_data if isinstance(spec_data, dict) else {}
     dataset_fingerprint = spec.get("dataset_fingerprint")
     datasets: dict[str, Any] = {}
     if dataset_fingerprint:
         # Val and test come from the prepared dataset, so its fingerprint identifies the evaluation data.
         entry = {"fingerprint": dataset_fingerprint, **({"uri": dataset_uri} if dataset_uri else {})}
         datasets = {"prepared": entry, **{split: dict(entry) for split in EVALUATION_SPLITS}}
-    versions = spec.get("versions") if isinstance(spec.get("versions"), dict) else {}
+    versions_data = spec.get("versions")
+    versions: dict[str, Any] = versions_data if isinstance(versions_data, dict) else {}
     values: dict[str, Any] = {
-        "config": config,
-        "config_fingerprint": spec.get("config_fingerprint") or (fingerprint_of(config) if config is not None else None),
+        "config": config if isinstance(config, dict) else None,
+        "config_fingerprint": spec.get("config_fingerprint") or (fingerprint_of(config) if config else None),
         "datasets": datasets,
         "package_version": versions.get("mlops_declare"),
     }

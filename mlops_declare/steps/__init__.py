@@ -27,6 +27,8 @@ STEP_FUNCTIONS: dict[str, str] = {
     "validate_data": "mlops_declare.steps.data:validate_data",
     "train": "mlops_declare.steps.train:train",
     "evaluate": "mlops_declare.steps.train:evaluate",
+    "register": "mlops_declare.steps.registry:register",
+    "promote": "mlops_declare.steps.registry:promote",
 }
 """Step name -> "module:function". A step exists here only once it is implemented."""
 
