@@ -139,7 +139,8 @@ class TaskModule(L.LightningModule):
         )
 
     def configure_optimizers(self) -> Any:
-        optimizer = build_optimizer(self.trainer_config, self.network.parameters())
+        # trainer.model is what the strategy wrapped (DDP, FSDP's flattened parameters), or this module.
+        optimizer = build_optimizer(self.trainer_config, self.trainer.model.parameters())
         scheduler = build_scheduler(self.trainer_config, optimizer, self.trainer)
         if scheduler is None:
             return optimizer

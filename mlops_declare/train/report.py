@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from typing import Any
 
 from torch import nn
@@ -36,7 +37,7 @@ def _owner(network: nn.Module, parameter: str) -> nn.Module:
 
 
 def model_figures(
-    network: nn.Module, architecture: dict[str, Any], data: TrainingData, metric_names: list[str]
+    network: nn.Module, architecture: dict[str, Any], data: TrainingData, metric_names: list[str], latency_ms: float
 ) -> dict[str, Any]:
     """Size, validation metrics and CPU latency of one network."""
     features, targets = data.splits["val"]
@@ -46,8 +47,17 @@ def model_figures(
         "nonzero_parameters": nonzero,
         "package_bytes": len(weights_bytes(network)),
         "val": evaluate_split(network, architecture, features, targets, metric_names),
-        "cpu_latency_ms": round(cpu_latency_ms(network, features, LATENCY_BATCH), 4),
+        "cpu_latency_ms": round(latency_ms, 4),
     }
+
+
+def paired_latency_ms(first: nn.Module, second: nn.Module, example: Any, rounds: int = 5) -> tuple[float, float]:
+    """Median CPU latency of two networks measured in alternating rounds, so machine load hits both alike."""
+    timings: tuple[list[float], list[float]] = ([], [])
+    for _ in range(rounds):
+        timings[0].append(cpu_latency_ms(first, example, LATENCY_BATCH, repeats=5))
+        timings[1].append(cpu_latency_ms(second, example, LATENCY_BATCH, repeats=5))
+    return statistics.median(timings[0]), statistics.median(timings[1])
 
 
 def pruning_report(
@@ -59,10 +69,14 @@ def pruning_report(
     metric_names: list[str],
 ) -> dict[str, Any]:
     """Before (dense, right before the first pruning step) vs after (pruned, fine-tuned, made permanent)."""
-    before = model_figures(dense[0], dense[1], data, metric_names)
-    after = model_figures(pruned[0], pruned[1], data, metric_names)
+    dense_ms, pruned_ms = paired_latency_ms(dense[0], pruned[0], data.splits["val"][0])
+    before = model_figures(dense[0], dense[1], data, metric_names, dense_ms)
+    after = model_figures(pruned[0], pruned[1], data, metric_names, pruned_ms)
     return {
         "method": pruning.method,
+        "before_is": f"dense weights at the end of epoch {steps[0]['epoch']}, right before the first pruning step"
+        if steps
+        else "dense weights",
         "scope": pruning.scope,
         "schedule": pruning.schedule,
         "final_sparsity": pruning.final_sparsity,
@@ -88,6 +102,7 @@ def render_pruning_report(report: dict[str, Any]) -> str:
     lines += [f"  {row['parameter']:<40} {'x'.join(map(str, row['shape'])):<16} {row['sparsity']:.1%}" for row in report["layers"]]
     if report.get("hidden_after") is not None:
         lines.append(f"  hidden units: {report['hidden_before']} -> {report['hidden_after']}")
+    lines.append(f"  before = {report['before_is']}")
     lines.append(f"  {'':<24} {'before':>12} {'after':>12}")
     lines.append(f"  {'parameters':<24} {before['parameters']:>12,} {after['parameters']:>12,}")
     lines.append(f"  {'nonzero parameters':<24} {before['nonzero_parameters']:>12,} {after['nonzero_parameters']:>12,}")
