@@ -81,7 +81,7 @@ def _is_number(text: str) -> bool:
 
 
 def _numeric_values(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    """float64 values with NaN for missing ones."""
+    """float64 values with NaN for missing ones (NaN and ±inf are both treated as missing)."""
     values = column.cast(pa.float64()).to_numpy(zero_copy_only=False)
     return np.asarray(values, dtype=np.float64)
 
@@ -104,7 +104,7 @@ def _fit_feature(train: pa.Table, feature: Feature, settings: Preprocessing) -> 
         values = _image_values(column, size).reshape(-1)
     else:
         values = _numeric_values(column)
-    present = values[~np.isnan(values)]
+    present = values[np.isfinite(values)]
     if present.size == 0:
         raise DataError(f"data.columns.features: column {feature.name!r} has no values in the training split")
     fill = {"mean": float(np.mean(present)), "median": float(np.median(present)), "zero": 0.0}[settings.impute]
@@ -292,7 +292,8 @@ class Preprocessor:
 
 
 def _scale(values: np.ndarray, feature: Mapping[str, Any]) -> np.ndarray:
-    filled = np.where(np.isnan(values), feature["fill"], values)
+    # NaN and ±inf are missing values: a model must never see them.
+    filled = np.where(np.isfinite(values), values, feature["fill"])
     scaled: np.ndarray = ((filled - feature["offset"]) / feature["scale"]).astype(np.float32)
     return scaled
 

@@ -95,8 +95,9 @@ def _numeric_summary(values: np.ndarray, seed: int) -> dict[str, Any]:
         std=std,
         min=low,
         max=high,
-        skewness=third / std**3 if std > 0 else 0.0,
-        kurtosis=fourth / variance**2 - 3.0 if variance > 0 else 0.0,
+        # Tiny spreads underflow when raised to a power; such a column has no usable shape anyway.
+        skewness=third / std**3 if std**3 > 0 else 0.0,
+        kurtosis=fourth / variance**2 - 3.0 if variance**2 > 0 else 0.0,
         quantiles={f"{q:g}": float(v) for q, v in zip(QUANTILES, np.quantile(present, QUANTILES), strict=True)},
         histogram={"edges": [float(edge) for edge in edges], "counts": [int(count) for count in counts]},
         sample=[float(value) for value in np.sort(sample)],

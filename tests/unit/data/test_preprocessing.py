@@ -188,3 +188,13 @@ def test_table_with_text_in_a_numeric_feature_is_rejected(tmp_path: Path) -> Non
     missing = pa.table({"x": [1.0]})
     with pytest.raises(DataError, match=r"input is missing feature column\(s\): colour, flag"):
         preprocessor.transform_table(missing)
+
+
+def test_infinite_values_are_treated_as_missing(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "inf.csv", ["x,target"] + [f"{'inf' if i == 3 else '-inf' if i == 5 else i},{i % 2}" for i in range(30)])
+    prepared = prepare(config(csv_source(path)), tmp_path)
+    preprocessor = Preprocessor.load(prepared.preprocessing_path)
+    state = json.loads(prepared.preprocessing_path.read_text())
+    assert np.isfinite([state["features"][0]["offset"], state["features"][0]["scale"], state["features"][0]["fill"]]).all()
+    encoded = preprocessor.transform_records([{"x": float("inf")}, {"x": float("nan")}, {"x": None}])
+    assert np.isfinite(encoded).all() and len(set(encoded[:, 0].tolist())) == 1
