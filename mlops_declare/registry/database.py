@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import NullPool, StaticPool
 
 from mlops_declare.registry.errors import RegistryError
 from mlops_declare.registry.models import VERSION_TABLE
@@ -53,8 +53,11 @@ def _sqlite_engine(url: str) -> Engine:
     path = sqlite_path(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-    # NullPool: a connection per use keeps forked worker processes from sharing SQLite handles.
-    engine = create_engine(url, poolclass=NullPool, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        # NullPool: a connection per use keeps forked worker processes from sharing SQLite handles.
+        engine = create_engine(url, poolclass=NullPool, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+    else:
+        # An in-memory database lives as long as its one connection, so every use must share it.
+        engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_connection: Any, _record: Any) -> None:

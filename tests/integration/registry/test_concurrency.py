@@ -143,3 +143,20 @@ def test_many_promoters_without_coordination_leave_one_consistent_history(backen
         for before, after in itertools.pairwise(moves):
             assert after.from_version == before.to_version
         assert moves[-1].to_version == registry.resolve("digits@production").version
+
+
+def _open_fresh(backend: Backend, barrier: Any, results: Any) -> None:
+    try:
+        barrier.wait(timeout=60)
+        with backend.open() as registry:
+            results.put(("ok", len(registry.list_models())))
+    except BaseException:
+        results.put(("error", traceback.format_exc()))
+
+
+@pytest.mark.slow
+def test_many_processes_opening_an_empty_database_migrate_it_once(backend: Backend) -> None:
+    barrier = FORK.Barrier(8)
+    results = FORK.Queue()
+    reports = _run_workers(_open_fresh, [(backend, barrier, results)] * 8, results, timeout=120)
+    assert reports == [("ok", 0)] * 8

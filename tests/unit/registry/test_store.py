@@ -321,3 +321,10 @@ def test_unsupported_database_urls_are_refused(tmp_path: Path) -> None:
         Registry.open("mysql://localhost/x", str(tmp_path))
     with pytest.raises(RegistryError, match="is not a database URL"):
         Registry.open("not a url", str(tmp_path))
+
+
+def test_an_in_memory_sqlite_registry_works(tmp_path: Path, packages: Any) -> None:
+    with Registry.open("sqlite://", str(tmp_path / "artifacts"), cache_dir=tmp_path / "cache") as registry:
+        registry.register("digits", packages())
+        assert registry.resolve("digits:latest").version == 1
+        assert registry.verify().ok
