@@ -199,9 +199,21 @@ class Registry:
                     connection, name, entries, digest, key, checked, lineage, actor or default_actor(), description
                 )
         except BaseException:
-            self.store.remove(key)
+            self._remove_unless_referenced(key)
             raise
         return self.resolve(f"{name}:{version}")
+
+    def _remove_unless_referenced(self, key: str) -> None:
+        """Undo a publish whose row did not commit; when the outcome is unknown, leave the files to `gc`."""
+        try:
+            with read_transaction(self.engine) as connection:
+                referenced = connection.execute(
+                    select(func.count()).where(ModelVersionRow.object_key == key)
+                ).scalar_one()
+        except Exception:  # the database is unreachable: gc decides later, from the rows
+            return
+        if not referenced:
+            self.store.remove(key)
 
     def _store_verified(self, package: Path, entries: list[ManifestEntry], name: str) -> str:
         """Stage, fsync and verify the files, then publish them; returns the object key."""

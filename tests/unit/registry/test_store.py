@@ -328,3 +328,24 @@ def test_an_in_memory_sqlite_registry_works(tmp_path: Path, packages: Any) -> No
         registry.register("digits", packages())
         assert registry.resolve("digits:latest").version == 1
         assert registry.verify().ok
+
+
+def test_a_failed_commit_removes_the_published_files(registry: Registry, packages: Any) -> None:
+    from sqlalchemy import text
+
+    refuse = {
+        "sqlite": [
+            "CREATE TRIGGER refuse BEFORE INSERT ON registry_versions BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+        ],
+        "postgresql": [
+            "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'disk full'; END; $$ LANGUAGE plpgsql",
+            "CREATE TRIGGER refuse BEFORE INSERT ON registry_versions FOR EACH ROW EXECUTE FUNCTION refuse()",
+        ],
+    }
+    with registry.engine.begin() as connection:
+        for statement in refuse[connection.dialect.name]:
+            connection.execute(text(statement))
+    with pytest.raises(Exception, match="disk full"):
+        registry.register("digits", packages())
+    assert registry.verify().orphans == ()
+    assert not list((Path(registry.store.root) / "objects").rglob("*.json"))
