@@ -449,16 +449,34 @@ class Registry:
         """Every model with its newest live version and label holders."""
         with read_transaction(self.engine) as connection:
             models = connection.execute(
-                select(RegisteredModel.id, RegisteredModel.name, RegisteredModel.description).order_by(
-                    RegisteredModel.name
-                )
+                select(
+                    RegisteredModel.id, RegisteredModel.name, RegisteredModel.description, RegisteredModel.tags
+                ).order_by(RegisteredModel.name)
             ).all()
             return [self._summary(connection, model) for model in models]
 
     def _summary(self, connection: Connection, model: Any) -> ModelSummary:
         live = (ModelVersionRow.model_id == model.id, ModelVersionRow.status != "deleted")
         latest, count = connection.execute(select(func.max(ModelVersionRow.version), func.count()).where(*live)).one()
-        return ModelSummary(model.name, model.description, latest, count, self._labels(connection, model.id))
+        labels = self._labels(connection, model.id)
+        return ModelSummary(model.name, model.description, latest, count, labels, dict(model.tags or {}))
+
+    def describe_model(
+        self, name: str, description: str | None = None, tags: Mapping[str, str] | None = None
+    ) -> ModelSummary:
+        """Set a model's description and/or replace its tags (string keys and values)."""
+        if tags is not None and not all(isinstance(k, str) and isinstance(v, str) for k, v in tags.items()):
+            raise RegistryError(f"tags of {name!r} must map strings to strings, got {dict(tags)!r}")
+        values: dict[str, Any] = {}
+        if description is not None:
+            values["description"] = description
+        if tags is not None:
+            values["tags"] = dict(tags)
+        with self.engine.begin() as connection:
+            model_id = self._model_id(connection, name)
+            if values:
+                connection.execute(update(RegisteredModel).where(RegisteredModel.id == model_id).values(**values))
+        return next(summary for summary in self.list_models() if summary.name == name)
 
     def labels(self, name: str) -> dict[str, tuple[int, ...]]:
         """Stage or alias -> the version numbers holding it."""

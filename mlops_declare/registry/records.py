@@ -170,6 +170,7 @@ class ModelSummary:
     latest_version: int | None
     live_versions: int
     labels: Mapping[str, tuple[int, ...]]
+    tags: Mapping[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -349,3 +349,18 @@ def test_a_failed_commit_removes_the_published_files(registry: Registry, package
         registry.register("digits", packages())
     assert registry.verify().orphans == ()
     assert not list((Path(registry.store.root) / "objects").rglob("*.json"))
+
+
+def test_a_model_carries_a_description_and_tags(registry: Registry, packages: Any) -> None:
+    registry.register("digits", packages())
+    summary = registry.describe_model("digits", description="8x8 digit classifier", tags={"team": "vision"})
+    assert (summary.description, summary.tags, summary.latest_version) == (
+        "8x8 digit classifier",
+        {"team": "vision"},
+        1,
+    )
+    assert registry.describe_model("digits", tags={}).description == "8x8 digit classifier"
+    with pytest.raises(RegistryError, match="must map strings to strings"):
+        registry.describe_model("digits", tags={"team": 3})  # type: ignore[dict-item]
+    with pytest.raises(NotFoundError, match="no model named 'digit'"):
+        registry.describe_model("digit", description="x")
