@@ -611,6 +611,7 @@ class Registry:
         current = self.resolve(ref)
         if stage in current.stages:
             return PromotionResult(current.name, stage, current.version, current.version, changed=False)
+        self._refuse_corrupt(current)
         decision, target = self._evaluate_and_log(ModelRef(current.name, version=current.version), declared, actor)
         if not decision.blessed and not force:
             raise GateRefused(
@@ -1002,6 +1003,15 @@ class Registry:
             shutil.rmtree(scratch, ignore_errors=True)
             raise
         return _install(scratch, target, record, replace=destination is None)
+
+    def _refuse_corrupt(self, record: ModelVersion) -> None:
+        """No stage is ever handed a version whose stored files fail their manifest, forced or not."""
+        self._check_manifest(record)
+        problems = self.store.problems(record.object_key, list(record.files))
+        if problems:
+            raise IntegrityError(
+                f"{record.ref} cannot be promoted, its artefacts fail verification: {'; '.join(problems)}"
+            )
 
     def _check_manifest(self, record: ModelVersion) -> None:
         if manifest_digest(record.files) != record.manifest_sha256:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ from sqlalchemy import delete, text, update
 from mlops_declare.config.registry import RegistryConfig
 from mlops_declare.registry import (
     GateRefused,
+    IntegrityError,
     NotFoundError,
     PromotionConflict,
     Registry,
@@ -272,3 +274,12 @@ def test_resolve_by_stage_alias_and_number_agree(registry: Registry, packages: A
         registry.resolve(r).version for r in ("digits@staging", "digits@champion", "digits:1", "digits:latest")
     } == {1}
     assert CONFIG.stages[0].name == "staging"
+
+
+def test_a_corrupt_version_is_never_promoted_even_when_forced(registry: Registry, packages: Any) -> None:
+    ref = staged(registry, packages, 0.9)
+    version = registry.resolve(ref)
+    (Path(registry.store.root) / version.object_key / "metrics.json").write_text("{}")
+    with pytest.raises(IntegrityError, match="digits:1 cannot be promoted.*metrics.json: sha256"):
+        registry.promote(ref, "production", force=True, reason="ship it")
+    assert "production" not in registry.labels("digits")
