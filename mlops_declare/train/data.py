@@ -41,6 +41,8 @@ class TrainingData:
     """The fitted preprocessing artefact, copied into the model package."""
     dataset_fingerprint: str | None = None
     dataset_dir: Path | None = None
+    source_features: list[str] | None = None
+    """The raw columns a request must carry (before preprocessing), when a preprocessing artefact exists."""
 
     def __post_init__(self) -> None:
         missing = [name for name in SPLITS if name not in self.splits]
@@ -74,6 +76,7 @@ class TrainingData:
                 {"index": item.index, "cardinality": item.cardinality, "name": item.name} for item in self.categorical
             ],
             "target": self.target,
+            "source_features": list(self.source_features) if self.source_features is not None else None,
         }
 
 
@@ -128,6 +131,7 @@ def training_data_from_prepared(directory: Path) -> TrainingData:
         preprocessing_path=Path(prepared.preprocessing_path),
         dataset_fingerprint=prepared.fingerprint,
         dataset_dir=Path(prepared.directory),
+        source_features=list(preprocessor.feature_names),
     )
 
 

@@ -37,5 +37,6 @@ def test_experiment_fast_dev_run(experiment: str, project: Path) -> None:
     assert package.spec["name"] == loaded.config.model.name
     assert (result.package_dir / "preprocessing.json").read_bytes() == Path(prepared.preprocessing_path).read_bytes()
     assert set(result.metrics) == {"val", "test"}
+    assert package.spec["input_schema"]["source_features"] == prepared.feature_names
     features = data.splits["test"][0][:5]
     assert package.predict(features).shape[0] == 5
