@@ -795,6 +795,7 @@ class Registry:
         observed = (current.version if current else None) if expected_holder is UNSET else expected_holder
         if current is not None and current.version == target.version and expected_holder is UNSET:
             return PromotionResult(target.name, alias, target.version, target.version, changed=False)
+        self._refuse_corrupt(self.resolve(ModelRef(target.name, version=target.version)))
         previous = self._move_single(target, alias, "alias", observed, actor or default_actor(), reason or "", {})
         return PromotionResult(target.name, alias, target.version, previous, changed=True)
 
@@ -841,6 +842,7 @@ class Registry:
             if target_version is None:
                 raise RegistryError(f"{name}@{label}: the event log has no earlier holder to roll back to")
             found = self._target(connection, ModelRef(name, version=target_version))
+        self._refuse_corrupt(self.resolve(ModelRef(name, version=target_version)))
         observed = current.version if current else None
         details = {"rolled_back_from": observed}
         self._move_single(
@@ -1010,7 +1012,7 @@ class Registry:
         problems = self.store.problems(record.object_key, list(record.files))
         if problems:
             raise IntegrityError(
-                f"{record.ref} cannot be promoted, its artefacts fail verification: {'; '.join(problems)}"
+                f"{record.ref} cannot take a stage or alias: its artefacts fail verification: {'; '.join(problems)}"
             )
 
     def _check_manifest(self, record: ModelVersion) -> None:

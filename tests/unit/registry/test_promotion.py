@@ -280,6 +280,17 @@ def test_a_corrupt_version_is_never_promoted_even_when_forced(registry: Registry
     ref = staged(registry, packages, 0.9)
     version = registry.resolve(ref)
     (Path(registry.store.root) / version.object_key / "metrics.json").write_text("{}")
-    with pytest.raises(IntegrityError, match="digits:1 cannot be promoted.*metrics.json: sha256"):
+    with pytest.raises(IntegrityError, match="digits:1 cannot take a stage or alias.*metrics.json: sha256"):
         registry.promote(ref, "production", force=True, reason="ship it")
     assert "production" not in registry.labels("digits")
+
+
+def test_aliases_and_rollbacks_never_point_at_a_corrupt_version(registry: Registry, packages: Any) -> None:
+    registry.promote(staged(registry, packages, 0.90), "production")
+    registry.promote(staged(registry, packages, 0.95), "production")
+    (Path(registry.store.root) / registry.resolve("digits:1").object_key / "model.safetensors").write_bytes(b"x")
+    with pytest.raises(IntegrityError, match="digits:1 cannot take a stage or alias"):
+        registry.rollback("digits", "production")
+    with pytest.raises(IntegrityError, match="digits:1 cannot take a stage or alias"):
+        registry.set_alias("digits:1", "champion")
+    assert registry.labels("digits") == {"production": (2,), "staging": (2,)}
