@@ -156,7 +156,8 @@ def build_trainer(
     batches = max(1, len(data.splits["train"][0]) // (batch_size * _process_count(trainer)))
     return L.Trainer(
         accelerator=decision.accelerator,
-        devices=trainer.devices,
+        # Lightning's CPU accelerator counts processes; device indices only mean something on GPUs.
+        devices=len(trainer.devices) if decision.accelerator == "cpu" and isinstance(trainer.devices, list) else trainer.devices,
         strategy=trainer.strategy,
         num_nodes=trainer.num_nodes,
         precision=decision.used,  # type: ignore[arg-type]

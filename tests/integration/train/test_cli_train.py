@@ -73,6 +73,12 @@ def test_done_when_digits_cnn_bf16_with_gradual_pruning(project: Path) -> None:
     assert config["pruning"]["final_sparsity"] == 0.8 and config["trainer"]["precision"] == "bf16-mixed"
 
 
+def test_train_help_names_the_sweep_switch(tmp_path: Path) -> None:
+    result = cli("train", "--help", cwd=tmp_path)
+    assert result.returncode == 0
+    assert "mlops-declare train" in result.stdout and "--multirun" in result.stdout and "--fast-dev-run" in result.stdout
+
+
 def test_rejected_precision_exits_with_the_message(project: Path) -> None:
     result = cli("train", "trainer.precision=16-mixed", cwd=project)
     assert result.returncode == 2

@@ -34,6 +34,11 @@ def test_trainer_keys_reach_lightning(cancer_data: TrainingData, tmp_path: Path)
     assert "EarlyStopping" in names and "ModelCheckpoint" in names
 
 
+def test_device_indices_on_the_cpu_count_processes(cancer_data: TrainingData, tmp_path: Path) -> None:
+    trainer = trainer_for("trainer.devices=[0]", data=cancer_data, directory=tmp_path)
+    assert trainer.num_devices == 1  # type: ignore[attr-defined]
+
+
 def test_allowed_callbacks_are_built_and_bad_params_named() -> None:
     built = allowed_callbacks(example_config("+trainer.callbacks=[{name: learning_rate_monitor, params: {logging_interval: epoch}}]").config.trainer)
     assert type(built[0]).__name__ == "LearningRateMonitor"
