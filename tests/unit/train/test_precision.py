@@ -15,7 +15,7 @@ from mlops_declare.train.package import load_package
 from mlops_declare.train.precision import non_finite_hint, resolve_precision
 from tests.unit.train.conftest import example_config
 
-pytestmark = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only behaviour")
+cpu_only = pytest.mark.skipif(torch.cuda.is_available(), reason="checks what a machine without a GPU does")
 
 
 @pytest.mark.parametrize(
@@ -26,6 +26,7 @@ def test_auto_is_bf16_where_the_gpu_supports_it(capability: tuple[int, int] | No
     assert auto_precision(capability, has_cuda) == expected
 
 
+@cpu_only
 @pytest.mark.parametrize("precision", ["16-mixed", "16-true", "transformer-engine"])
 def test_run_time_check_rejects_what_the_cpu_cannot_run(precision: str) -> None:
     trainer = example_config(f"trainer.precision={precision}").config.trainer
@@ -34,18 +35,21 @@ def test_run_time_check_rejects_what_the_cpu_cannot_run(precision: str) -> None:
     assert str(error.value) == f"trainer.precision: {precision_problem(precision, 'cpu', None, False)}"
 
 
+@cpu_only
 def test_sixteen_mixed_message_names_the_fix() -> None:
     trainer = example_config("trainer.precision=16-mixed").config.trainer
     with pytest.raises(TrainingError, match=r"^trainer\.precision: '16-mixed' needs a CUDA GPU; this run has only CPU \(use 32-true or bf16-mixed\)$"):
         resolve_precision(trainer)
 
 
+@cpu_only
 def test_gpu_accelerator_without_a_gpu_is_an_error() -> None:
     trainer = example_config("trainer=gpu").config.trainer
     with pytest.raises(TrainingError, match=r"trainer\.accelerator: 'gpu' needs a CUDA GPU; this run has only CPU"):
         resolve_precision(trainer)
 
 
+@cpu_only
 def test_auto_on_this_cpu_resolves_to_32_true() -> None:
     decision = resolve_precision(example_config("trainer.precision=auto", "trainer.accelerator=auto").config.trainer)
     assert (decision.requested, decision.used, decision.accelerator) == ("auto", "32-true", "cpu")
@@ -70,6 +74,7 @@ def test_trains_on_the_cpu_and_records_the_precision_used(precision: str, cancer
     assert all(tensor.dtype == torch.float32 for tensor in package.network.state_dict().values() if tensor.is_floating_point())
 
 
+@cpu_only
 def test_auto_precision_run_records_what_auto_became(cancer_data: TrainingData, tmp_path: Path) -> None:
     loaded = example_config("trainer.precision=auto", "trainer.max_epochs=1", "model.hidden=[8]")
     result = train_model(loaded, cancer_data, tmp_path)
