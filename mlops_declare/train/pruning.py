@@ -57,7 +57,8 @@ class Target:
 def prunable_targets(network: nn.Module, pruning: GradualPruning) -> list[Target]:
     """Weight matrices of Linear/Conv layers (and attention projections) chosen by include/exclude.
 
-    For `neurons` only the hidden Linear layers of an MLP qualify; the output layer never does.
+    For `neurons` only the hidden Linear layers of an MLP qualify; structured methods never prune
+    the output layer's rows.
     """
     if pruning.method == "neurons":
         if not isinstance(network, MlpNetwork):
@@ -68,6 +69,9 @@ def prunable_targets(network: nn.Module, pruning: GradualPruning) -> list[Target
         candidates = [Target(f"layers.{index}.weight", layer, "weight") for index, layer in enumerate(network.layers)]
     else:
         candidates = list(_weight_matrices(network))
+        if pruning.method == "ln_structured":
+            # A row of the output layer is a class (or the regression value): removing it is never wanted.
+            candidates = [target for target in candidates if target.parameter != "output.weight"]
     chosen = [
         target
         for target in candidates

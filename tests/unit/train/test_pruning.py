@@ -132,10 +132,11 @@ def test_random_pruning_is_reproducible_for_a_seed_and_epoch() -> None:
     assert torch.equal(masks[0], masks[1])
 
 
-def test_ln_structured_removes_whole_rows() -> None:
+def test_ln_structured_removes_whole_rows_but_never_output_classes() -> None:
     network, _ = mlp([20])
     callback = PruningCallback(gradual(method="ln_structured", scope="local"), seed=0)
     callback.prune_to(network, 0.5, epoch=0)
+    assert not hasattr(network.output, "weight_mask")
     mask = network.layers[0].weight_mask
     row_sums = mask.sum(dim=1)
     assert int((row_sums == 0).sum()) == 10
