@@ -166,3 +166,20 @@ def test_profile_of_constant_and_nearly_constant_columns() -> None:
     assert sum(narrow["histogram"]["counts"]) == 3 and narrow["missing"] == 1
     wide = numeric_profile(pa.array([float(i) for i in range(100)]))
     assert len(wide["histogram"]["counts"]) == 30 and sum(wide["histogram"]["counts"]) == 100
+
+
+def test_package_docstring_example_runs(tmp_path: Path) -> None:
+    """The usage example in mlops_declare.data's docstring is executed as written."""
+    import mlops_declare.data as package
+    from mlops_declare.config import load_config
+
+    code = "\n".join(line[4:] for line in (package.__doc__ or "").splitlines() if line.startswith("    "))
+    namespace = {
+        "config": load_config(Path(__file__).resolve().parents[3] / "conf", ["data=generated"]).config,
+        "run_dir": tmp_path,
+        "prepare_dataset": package.prepare_dataset,
+        "Preprocessor": package.Preprocessor,
+    }
+    exec(compile(code, "mlops_declare.data docstring", "exec"), namespace)
+    assert namespace["features"].shape == (3500, 7) and namespace["served"].shape == (1, 7)
+    assert namespace["labels"].dtype.name == "int64"
