@@ -55,21 +55,34 @@ def evaluate(context: StepContext) -> dict[str, Any]:
     trained = context.upstream.get("train")
     if trained is None or not trained.get("package_dir"):
         raise StepError("step 'evaluate' needs the result of step 'train' (a package_dir); run train first")
+    import torch
+
     package = load_package(context.resolve(str(trained["package_dir"])))
     data = training_data_from_prepared(prepared_dataset_dir(context))
     names = list(package.spec["metrics"])
+    # Same device as training's final scoring gives the same numbers; a CPU re-check of GPU scores
+    # may differ in the last bits, so it gets a tolerance of about one borderline row.
+    trained_on = package.spec.get("evaluated_on", "cpu")
+    device = "cuda" if trained_on == "cuda" and torch.cuda.is_available() else "cpu"
+    tolerance = 1e-5 if device == trained_on else 2e-2
+    torch.set_float32_matmul_precision("highest")
     metrics = {
-        split: evaluate_split(package.network, package.architecture, *data.splits[split], names) for split in ("val", "test")
+        split: evaluate_split(package.network, package.architecture, *data.splits[split], names, device=device)
+        for split in ("val", "test")
     }
     recorded = trained.get("metrics", {})
     differences = {
         f"{split}.{name}": (recorded.get(split, {}).get(name), value)
         for split, values in metrics.items()
         for name, value in values.items()
-        if abs(value - recorded.get(split, {}).get(name, float("nan"))) > 1e-5
-        or recorded.get(split, {}).get(name) is None
+        if recorded.get(split, {}).get(name) is None or abs(value - recorded[split][name]) > tolerance
     }
     if differences:
         raise StepError(f"the reloaded package scores differently from training: {differences}")
     write_json_atomic(context.run_dir / "evaluation.json", metrics)
-    return {"package_dir": str(package.directory), "metrics": metrics, "objective": package.spec["objective"]}
+    return {
+        "package_dir": str(package.directory),
+        "metrics": metrics,
+        "objective": package.spec["objective"],
+        "evaluated_on": device,
+    }

@@ -282,12 +282,9 @@ def finish(
             config.pruning, pruning_callback.steps, (dense, architecture), (network, final_architecture), data, metric_names
         )
         architecture = final_architecture
-    metrics = {
-        split: evaluate_split(network, architecture, *data.splits[split], metric_names, device=device)
-        for split in ("val", "test")
-    }
+    metrics = final_metrics(network, architecture, data, metric_names, device)
     _log_final_metrics(trainer, metrics)
-    spec = package_spec(loaded, data, architecture, decision, metric_names, weights_from)
+    spec = {**package_spec(loaded, data, architecture, decision, metric_names, weights_from), "evaluated_on": device}
     package_dir = export_package(
         output_dir / PACKAGE_DIRECTORY, network, spec, metrics, loaded.snapshot, data.preprocessing_path, report
     )
@@ -302,6 +299,21 @@ def finish(
         best_checkpoint=best,
         log_dir=Path(trainer.logger.log_dir) if trainer.logger and trainer.logger.log_dir else None,
     )
+
+
+def final_metrics(
+    network: nn.Module, architecture: dict[str, Any], data: TrainingData, metric_names: list[str], device: str
+) -> dict[str, dict[str, float]]:
+    """Val and test scores in full float32 (TF32 off), so re-scoring the package reproduces them."""
+    matmul = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("highest")
+    try:
+        return {
+            split: evaluate_split(network, architecture, *data.splits[split], metric_names, device=device)
+            for split in ("val", "test")
+        }
+    finally:
+        torch.set_float32_matmul_precision(matmul)
 
 
 def _best_checkpoint(trainer: L.Trainer) -> str | None:
