@@ -30,6 +30,8 @@ class CsvSource(StrictModel):
     """Field separator."""
     header: bool = True
     """Whether the first line holds column names."""
+    null_values: list[str] = Field(default_factory=lambda: [""])
+    """Cell texts that mean a missing value, e.g. `["", "NA", "n/a"]`."""
 
 
 class ParquetSource(StrictModel):

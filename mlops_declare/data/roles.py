@@ -21,8 +21,9 @@ from mlops_declare.config.data import (
 from mlops_declare.data._common import ROW_ID, is_numeric, missing_column_error, quote, type_family, visible
 from mlops_declare.errors import DataError
 
-MOSTLY_NUMERIC = 0.9
-"""A text column whose values are at least this share numbers is treated as a corrupted numeric column."""
+MOSTLY_NUMERIC = 0.5
+"""A text column whose values are mostly numbers is a numeric column with bad or placeholder values:
+the run stops and asks, rather than silently treating the numbers as categories."""
 MAX_INTEGER_CLASSES = 50
 """An integer target with at most this many distinct values is taken as class labels."""
 
@@ -261,8 +262,9 @@ def _inferred_feature_type(
         shown = ", ".join(repr(value) for value in examples)
         raise DataError(
             f"data.columns.features: column {name!r} looks numeric but {bad} of {total} values are not numbers "
-            f"(e.g. {shown}); fix the data, quarantine those rows with a `range` expectation, or declare the column "
-            f"categorical in data.columns.features; {source}"
+            f"(e.g. {shown}); if they mean 'missing', list them in data.source.null_values (csv); otherwise fix the "
+            f"data, quarantine those rows with a `range` expectation, or declare the column categorical in "
+            f"data.columns.features; {source}"
         )
     return "categorical"
 

@@ -131,9 +131,10 @@ def _load_csv(
     label = f"csv source {location!r}"
     # sample_size=-1 sniffs types from the whole file, so a bad value late in a column makes that
     # column VARCHAR (which expectations then catch) instead of failing half way through the read.
+    null_values = ", ".join(literal(value) for value in source.null_values)
     query = (
         f"SELECT * FROM read_csv({literal(location)}, delim={literal(source.delimiter)}, "
-        f"header={str(source.header).lower()}, sample_size=-1, union_by_name=true)"
+        f"header={str(source.header).lower()}, nullstr=[{null_values}], sample_size=-1, union_by_name=true)"
     )
     return LoadedSource(_read_file(connection, query, label), label, location)
 

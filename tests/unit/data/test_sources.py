@@ -192,3 +192,12 @@ def test_corrupt_parquet_is_a_data_error(tmp_path: Path) -> None:
 def test_unknown_fsspec_protocol_is_a_data_error(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"data\.source\.path: cannot open 'nosuchfs://bucket/x\.csv'"):
         prepare(config({"kind": "csv", "path": "nosuchfs://bucket/x.csv"}), tmp_path)
+
+
+def test_csv_null_values_are_missing(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "na.csv", ["x,target"] + [f"{'NA' if i % 5 == 0 else i},{i % 2}" for i in range(20)])
+    with pytest.raises(DataError, match=r"column 'x' looks numeric but 4 of 20 values are not numbers \(e\.g\. 'NA'\)"):
+        prepare(config(csv_source(path)), tmp_path)
+    prepared = prepare(config(csv_source(path, null_values=["", "NA"])), tmp_path)
+    rows = all_rows(prepared)
+    assert rows.schema.field("x").type == pa.int64() and rows.column("x").null_count == 4
