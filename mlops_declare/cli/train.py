@@ -12,9 +12,6 @@ from typing import Any
 from mlops_declare.cli import add_config_arguments
 from mlops_declare.errors import MlopsDeclareError
 
-RUN_ID_VARIABLE = "MLOPS_DECLARE_TRAIN_RUN_ID"
-"""Set before training so DDP worker processes, which Lightning starts by re-running this command, join the same run."""
-
 DATA_STEPS = ("ingest", "validate_data")
 
 
@@ -44,9 +41,11 @@ def run_train(args: argparse.Namespace) -> int:
     if args.multirun:
         return run_sweep(args, logical_date)
     from mlops_declare.config import load_config
+    from mlops_declare.steps.train import TRAIN_COMMAND_VARIABLE
 
     loaded = load_config(args.config_dir, args.overrides)
-    inherited = os.environ.get(RUN_ID_VARIABLE) if _is_ddp_worker() else None
+    # DDP workers are this command re-run by Lightning; they join the run the launcher named.
+    inherited = os.environ.get(TRAIN_COMMAND_VARIABLE) if _is_ddp_worker() else None
     run_id = inherited or args.run_id or _new_run_id("train", loaded.fingerprint)
     result = train_once(loaded, args.config_dir, run_id, logical_date, args.fast_dev_run)
     if result.get("package_dir") is None:
@@ -59,11 +58,11 @@ def train_once(loaded: Any, config_dir: str, run_id: str, logical_date: str, fas
     """Data steps then the train step in run `run_id`; DDP workers reuse rank 0's data and record nothing."""
     from mlops_declare.project import project_root_for
     from mlops_declare.steps import STEP_FUNCTIONS, StepContext, read_results, run_step, safe_run_id, write_json_atomic
-    from mlops_declare.steps.train import check_before_data, train
+    from mlops_declare.steps.train import TRAIN_COMMAND_VARIABLE, check_before_data, train
 
     check_before_data(loaded, fast_dev_run)
     root = project_root_for(config_dir)
-    os.environ[RUN_ID_VARIABLE] = run_id
+    os.environ[TRAIN_COMMAND_VARIABLE] = run_id
     worker = _is_ddp_worker()
     if not worker:
         for step in DATA_STEPS:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 from mlops_declare.steps import StepContext, StepError, write_json_atomic
+
+TRAIN_COMMAND_VARIABLE = "MLOPS_DECLARE_TRAIN_RUN_ID"
+"""Set by `mlops-declare train`, whose DDP workers (started by re-running the command) join the same run."""
 
 DATASET_KEY = "dataset_dir"
 """Where the `ingest` result names the prepared dataset directory."""
@@ -28,10 +32,26 @@ def check_before_data(loaded: Any, fast_dev_run: bool = False) -> None:
     preflight(loaded, fast_dev_run)
 
 
+def check_launch(loaded: Any) -> None:
+    """Lightning starts `ddp` workers by re-running the current command; only `mlops-declare train` expects that.
+
+    Re-running `mlops-declare run` or an Airflow task would repeat every earlier step in each worker.
+    """
+    trainer = loaded.config.trainer
+    per_node = trainer.devices if isinstance(trainer.devices, int) else len(trainer.devices) if isinstance(trainer.devices, list) else 1
+    if trainer.strategy == "ddp" and per_node > 1 and not os.environ.get(TRAIN_COMMAND_VARIABLE):
+        raise StepError(
+            "trainer.strategy: 'ddp' with several devices re-runs the launching command in each worker, which only "
+            "`mlops-declare train` supports; in pipelines use strategy ddp_spawn"
+        )
+
+
 def train(context: StepContext, fast_dev_run: bool = False) -> dict[str, Any]:
     """Train the configured model; the package goes to `<run_dir>/model` (rank 0 only under DDP)."""
     from mlops_declare.train.data import training_data_from_prepared
     from mlops_declare.train.fit import train_model
+
+    check_launch(context.loaded)
 
     data = training_data_from_prepared(prepared_dataset_dir(context))
     result = train_model(context.loaded, data, context.run_dir, fast_dev_run=fast_dev_run)

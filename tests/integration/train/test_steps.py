@@ -45,3 +45,10 @@ def test_train_needs_the_ingest_result(project: Path) -> None:
     loaded = load_config(project / "conf", ["trainer.progress_bar=false"])
     with pytest.raises(StepError, match="step 'train' needs the result of step 'ingest'"):
         run_step("train", loaded, project, "lonely", DATE)
+
+
+def test_multi_process_ddp_is_refused_outside_the_train_command(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MLOPS_DECLARE_TRAIN_RUN_ID", raising=False)
+    loaded = load_config(project / "conf", ["trainer=ddp_cpu"])
+    with pytest.raises(StepError, match="only `mlops-declare train` supports; in pipelines use strategy ddp_spawn"):
+        run_step("train", loaded, project, "r2", DATE)
