@@ -107,6 +107,11 @@ def _name_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", metavar="NAME", help="model name")
 
 
+def _history_arguments(parser: argparse.ArgumentParser) -> None:
+    _name_argument(parser)
+    parser.add_argument("--stage", default=None, help="only events of this stage or alias (what held it, when)")
+
+
 def _load_arguments(parser: argparse.ArgumentParser) -> None:
     _ref(parser)
     parser.add_argument("--to", default=None, help="destination directory (default: <home>/cache)")
@@ -135,7 +140,7 @@ ARGUMENTS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "promote": _promote_arguments,
     "alias": _alias_arguments,
     "rollback": _rollback_arguments,
-    "history": _name_argument,
+    "history": _history_arguments,
     "load": _load_arguments,
     "delete": _delete_arguments,
     "verify": lambda parser: None,
@@ -280,6 +285,8 @@ def _rollback(registry: Any, args: argparse.Namespace, _loaded: Any) -> int:
 
 def _history(registry: Any, args: argparse.Namespace, _loaded: Any) -> int:
     events = registry.history(args.name)
+    if args.stage:
+        events = [event for event in events if event.label == args.stage]
     if args.json:
         return _print_json([event.to_dict() for event in events])
     rows = [

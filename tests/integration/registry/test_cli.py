@@ -74,6 +74,9 @@ def test_register_promote_refuse_force_rollback_history(cli: Cli, project: Path)
         "vs 1",
     ):
         assert expected in history, expected
+    production = cli.json("history", "breast_cancer", "--stage", "production")
+    assert {event["label"] for event in production} == {"production"}
+    assert [e["to_version"] for e in production if e["kind"] in ("promoted", "rolled_back")] == [1, 2, 1]
     events = cli.json("history", "breast_cancer")
     assert [event["kind"] for event in events][:2] == ["registered", "registered"]
     assert events[1]["actor"] == "alice"
