@@ -190,8 +190,9 @@ class ArtifactStore:
         self.fs.makedirs(posixpath.dirname(target), exist_ok=True)
         if self.is_local:
             os.rename(source, target)
-            _fsync_directory(os.path.dirname(target))
-            _fsync_directory(os.path.dirname(source))
+            # The new entry, and objects/<name> itself when this is the model's first version.
+            for directory in (os.path.dirname(target), posixpath.join(self.root, OBJECTS), os.path.dirname(source)):
+                _fsync_directory(directory)
         else:
             self.fs.mv(source, target, recursive=True)
         return key
