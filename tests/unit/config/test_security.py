@@ -57,12 +57,15 @@ def test_hydra_instantiate_is_never_used() -> None:
 CANARY = "canary-3f9d1c7e-s3cr3t"
 
 
-def _secret_project(project: Path) -> None:
+def _secret_store(project: Path) -> None:
     edit_yaml(
         project / "conf/registry/local.yaml",
         "store_url: sqlite:///${project.home}/registry.db",
         "store_url: postgresql+psycopg://mlops:${oc.env:MLOPS_TEST_CANARY}@127.0.0.1:5432/test",
     )
+
+
+def _secret_webhook(project: Path) -> None:
     edit_yaml(
         project / "conf/monitoring/default.yaml",
         "  - kind: log\n",
@@ -72,7 +75,8 @@ def _secret_project(project: Path) -> None:
 
 def test_secret_is_kept_as_a_reference_in_the_snapshot(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MLOPS_TEST_CANARY", CANARY)
-    _secret_project(project)
+    _secret_store(project)
+    _secret_webhook(project)
     loaded = load_config(project / "conf")
     assert CANARY in loaded.config.registry.store_url
     assert CANARY not in repr(loaded)
@@ -80,28 +84,42 @@ def test_secret_is_kept_as_a_reference_in_the_snapshot(project: Path, monkeypatc
     assert CANARY not in str(loaded.snapshot)
 
 
-def test_secret_never_appears_in_generated_files_logs_or_runs(project: Path) -> None:
-    _secret_project(project)
+def _run_verbs(project: Path, verbs: list[list[str]]) -> list[str]:
     environment = {**os.environ, "MLOPS_TEST_CANARY": CANARY}
     outputs = []
-    for verb in (["validate", "--print"], ["compile"], ["plan"], ["plan", "--json"], ["run", "--logical-date", "2026-11-26"]):
+    for verb in verbs:
         result = subprocess.run(
-            [sys.executable, "-m", "mlops_declare", *verb],
-            cwd=project,
-            env=environment,
-            capture_output=True,
-            text=True,
-            check=True,
+            [sys.executable, "-m", "mlops_declare", *verb], cwd=project, env=environment, capture_output=True, text=True
         )
+        assert result.returncode == 0, f"{verb}: {result.stderr[-3000:]}"
         outputs.append(result.stdout + result.stderr)
-    assert all(CANARY not in output for output in outputs)
+    return outputs
+
+
+def _files_leaking(project: Path) -> list[Path]:
     written = [path for path in project.rglob("*") if path.is_file() and "conf" not in path.parts]
     assert any(path.name == "plan.json" for path in written)
     assert any(path.suffix == ".py" and path.parent.name == "dags" for path in written)
-    assert any(path.name == "config.json" for path in written)
-    leaking = [path for path in written if CANARY in path.read_text(errors="replace")]
-    assert leaking == []
+    return [path for path in written if CANARY.encode() in path.read_bytes()]
+
+
+def test_secret_store_url_never_appears_in_generated_files_or_output(project: Path) -> None:
+    _secret_store(project)
+    outputs = _run_verbs(project, [["validate", "--print"], ["compile"], ["plan"], ["plan", "--json"]])
+    assert all(CANARY not in output for output in outputs)
+    assert _files_leaking(project) == []
     assert "${oc.env:MLOPS_TEST_CANARY}" in (project / "plan.json").read_text()
+
+
+def test_secret_never_appears_in_a_whole_run(project: Path) -> None:
+    _secret_webhook(project)
+    outputs = _run_verbs(
+        project,
+        [["compile"], ["run", "--logical-date", "2026-11-26", "trainer.max_epochs=2", "trainer.early_stopping=null"]],
+    )
+    assert all(CANARY not in output for output in outputs)
+    assert any(path.name == "config.json" for path in (project / ".mlops").rglob("*"))
+    assert _files_leaking(project) == []
 
 
 def test_secret_in_an_invalid_value_is_not_echoed(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
