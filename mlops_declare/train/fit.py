@@ -239,8 +239,12 @@ def fit(trainer: L.Trainer, module: TaskModule, datamodule: ArrayDataModule) -> 
         try:
             trainer.fit(module, datamodule=datamodule)
         except torch.multiprocessing.ProcessRaisedException as exc:
-            # ddp_spawn re-raises a worker's error with its traceback; keep the worker's last line.
-            raise TrainingError(f"a training process failed: {str(exc).strip().splitlines()[-1]}") from None
+            # ddp_spawn re-raises a worker's error as text with its traceback; keep the worker's message.
+            last = str(exc).strip().splitlines()[-1]
+            prefix = f"{TrainingError.__module__}.{TrainingError.__name__}: "
+            if last.startswith(prefix):
+                raise TrainingError(last.removeprefix(prefix)) from None
+            raise TrainingError(f"a training process failed: {last}") from None
 
 
 def finish(

@@ -153,3 +153,14 @@ def test_pruning_with_ddp_spawn_is_refused_before_any_work(project: Path) -> Non
     assert result.returncode == 2
     assert "pruning with trainer.strategy 'ddp_spawn' is not supported; use strategy 'ddp'" in result.stderr
     assert not (project / ".mlops" / "runs").exists()
+
+
+@pytest.mark.slow
+def test_a_worker_nan_reaches_the_user_as_the_same_message(project: Path) -> None:
+    result = cli(
+        "train", "trainer=ddp_cpu", "trainer.strategy=ddp_spawn", "trainer.optimizer.name=sgd", "trainer.optimizer.lr=1e30",
+        "trainer.max_epochs=2", "trainer.progress_bar=false", cwd=project,
+    )
+    assert result.returncode == 2
+    assert "error: training stopped: the loss became NaN or infinite at step " in result.stderr
+    assert "try a lower trainer.optimizer.lr" in result.stderr
