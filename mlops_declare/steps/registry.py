@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ def register(context: StepContext) -> dict[str, Any]:
     )
     name = context.loaded.config.model.name
     with open_registry(context) as registry:
+        lineage = replace(lineage, parent_version=_replaced_version(registry, context, name))
         version = registry.register(
             name, package_dir, lineage=lineage, actor=f"{default_actor()} (run {context.run_id})"
         )
@@ -79,6 +81,19 @@ def promote(context: StepContext) -> dict[str, Any]:
                 break
             (promoted if result.changed else already).append(stage)
     return {"ref": ref, "promoted": promoted, "already_held": already, "refused": refused}
+
+
+def _replaced_version(registry: Any, context: StepContext, name: str) -> int | None:
+    """The parent in lineage: the version holding the last declared stage (what this retrain would replace)."""
+    from mlops_declare.registry import NotFoundError
+
+    stages = context.loaded.config.registry.stages
+    if not stages:
+        return None
+    try:
+        return int(registry.resolve(f"{name}@{stages[-1].name}").version)
+    except NotFoundError:
+        return None
 
 
 def _trained_package(context: StepContext) -> Path:

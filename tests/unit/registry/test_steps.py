@@ -90,9 +90,14 @@ def test_promote_moves_through_auto_promote_stages_and_reports_refusals(project:
     assert first == {"ref": "breast_cancer:1", "promoted": ["staging"], "already_held": [], "refused": {}}
     again = promote(context(project, "run-good", register=good))
     assert again["already_held"] == ["staging"] and again["promoted"] == []
+    with Registry.from_config(context(project).loaded.config.registry, project) as registry:
+        assert registry.resolve("breast_cancer:1").lineage.parent_version is None
+        registry.promote("breast_cancer:1", "production", actor="test")
     bad = register(context(project, "run-bad", train={"package_dir": "bad"}))
     refused = promote(context(project, "run-bad", register=bad))
     assert refused["promoted"] == []
     decision = refused["refused"]["staging"]
     assert decision["decision"] == "NOT_BLESSED"
     assert "test.accuracy = 0.5 is below min 0.8" in [check["message"] for check in decision["checks"]]
+    with Registry.from_config(context(project).loaded.config.registry, project) as registry:
+        assert registry.resolve(bad["ref"]).lineage.parent_version == 1  # it would replace production's holder
