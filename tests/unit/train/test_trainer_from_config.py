@@ -127,3 +127,19 @@ def test_compile_switch_compiles_the_network_and_still_prunes(cancer_data: Train
     assert torch._dynamo.utils.counters["stats"]["unique_graphs"] > 0
     assert result.pruning_report is not None
     assert result.pruning_report["after"]["nonzero_parameters"] < 0.3 * result.pruning_report["before"]["nonzero_parameters"]
+
+
+def test_same_seed_same_weights_other_seed_other_weights(cancer_data: TrainingData, tmp_path: Path) -> None:
+    from mlops_declare.train.package import load_package
+
+    def weights(seed: int, name: str) -> dict[str, object]:
+        loaded = example_config(
+            f"trainer.seed={seed}", "trainer.deterministic=true", "trainer.max_epochs=2", "model.hidden=[8]"
+        )
+        result = train_model(loaded, cancer_data, tmp_path / name)
+        assert result.package_dir is not None
+        return load_package(result.package_dir).network.state_dict()
+
+    first, again, other = weights(1, "a"), weights(1, "b"), weights(2, "c")
+    assert all(first[key].equal(again[key]) for key in first)  # type: ignore[attr-defined]
+    assert not all(first[key].equal(other[key]) for key in first)  # type: ignore[attr-defined]
