@@ -93,3 +93,24 @@ def test_a_non_finite_loss_stops_the_run_with_the_step_and_a_hint(diabetes_data:
     assert "training stopped: the loss became NaN or infinite at step" in message
     assert "(epoch 0, batch" in message
     assert "with precision '32-true'; try a lower trainer.optimizer.lr" in message
+
+
+@pytest.mark.parametrize("precision", ["32-true", "bf16-mixed", "64-true"])
+@pytest.mark.parametrize("pruning", ["gradual", "neurons"])
+def test_pruning_under_each_cpu_precision(precision: str, pruning: str, cancer_data: TrainingData, tmp_path: Path) -> None:
+    loaded = example_config(
+        f"trainer.precision={precision}", f"pruning={pruning}", "trainer.max_epochs=4", "model.hidden=[32,16]",
+        "pruning.start_epoch=0", "pruning.end_epoch=2", "pruning.fine_tune_epochs=1", "pruning.final_sparsity=0.5",
+        "trainer.optimizer.lr=0.01",
+    )
+    result = train_model(loaded, cancer_data, tmp_path)
+    assert result.pruning_report is not None
+    package = load_package(tmp_path / "model")
+    assert package.spec["precision_used"] == precision
+    if pruning == "neurons":
+        assert package.architecture["hidden"] == [16, 8]
+    else:
+        weights = [tensor for name, tensor in package.network.state_dict().items() if name.endswith(".weight")]
+        zeros = sum(int((tensor == 0).sum()) for tensor in weights) / sum(tensor.numel() for tensor in weights)
+        assert zeros == pytest.approx(0.5, abs=0.01)
+    assert result.metrics["test"]["accuracy"] > 0.7
