@@ -122,6 +122,18 @@ class ModelPackage:
         name = self.spec.get("preprocessing")
         return self.directory / name if name else None
 
+    def preprocessor(self) -> Any:
+        """The packaged preprocessing (what turns raw records into this network's input)."""
+        from mlops_declare.data import Preprocessor
+
+        if self.preprocessing_path is None:
+            raise TrainingError(f"{self.directory}: this package has no {PREPROCESSING_FILE}; pass preprocessed features")
+        return Preprocessor.load(self.preprocessing_path)
+
+    def predict_records(self, records: list[dict[str, Any]]) -> np.ndarray:
+        """Predictions for raw records (one dict of source features per row), through the packaged preprocessing."""
+        return self.predict(self.preprocessor().transform_records(records))
+
     @torch.no_grad()
     def outputs(self, features: np.ndarray) -> np.ndarray:
         """Raw network outputs (logits, or standardised values for regression) for preprocessed features."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -40,3 +41,5 @@ def test_experiment_fast_dev_run(experiment: str, project: Path) -> None:
     assert package.spec["input_schema"]["source_features"] == prepared.feature_names
     features = data.splits["test"][0][:5]
     assert package.predict(features).shape[0] == 5
+    records = prepared.read_split("test").slice(0, 5).to_pylist()
+    assert np.array_equal(package.predict_records(records), package.predict(features))
