@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from mlops_declare.config.base import ColumnName, Fraction, Name, PositiveFloat, PositiveInt, StrictModel
 
-MODEL_REFERENCE = r"^[A-Za-z][A-Za-z0-9_.-]{0,63}([@:][A-Za-z0-9_.-]{1,64})?$"
+_NAME = r"[A-Za-z][A-Za-z0-9_.-]{0,63}"
+MODEL_REFERENCE = re.compile(rf"^{_NAME}(@{_NAME}|:([1-9][0-9]{{0,9}}|latest))$")
+"""The registry's reference forms: name@stage-or-alias, name:version, name:latest."""
+REFERENCE_FORMS = "NAME@STAGE_OR_ALIAS, NAME:VERSION or NAME:latest (e.g. digits@production, digits:7)"
+
+
+def check_model_reference(reference: str | None) -> str | None:
+    if reference is not None and not MODEL_REFERENCE.match(reference):
+        raise ValueError(f"{reference!r} is not a model reference; expected {REFERENCE_FORMS}")
+    return reference
 
 
 class Resources(StrictModel):
@@ -53,8 +63,10 @@ class Rollout(StrictModel):
     """replace: all traffic to the new version; canary: a share; shadow: mirrored, answers discarded."""
     weight: Fraction = 0.0
     """Share of traffic the candidate gets (canary)."""
-    candidate: str | None = Field(default=None, pattern=MODEL_REFERENCE)
+    candidate: str | None = None
     """The candidate model reference, e.g. digits@staging."""
+
+    _candidate_is_a_reference = field_validator("candidate")(check_model_reference)
 
     @model_validator(mode="after")
     def _consistent(self) -> Rollout:
@@ -72,7 +84,7 @@ class ServingConfig(StrictModel):
 
     service_name: Name = "predictor"
     """BentoML service name."""
-    model: str | None = Field(default=None, pattern=MODEL_REFERENCE)
+    model: str | None = None
     """Which registered version to serve: name@stage-or-alias or name:version; default `<model.name>@production`."""
     inputs: list[ColumnName] = Field(default_factory=list)
     """Request fields; empty means exactly the data features."""
@@ -90,6 +102,8 @@ class ServingConfig(StrictModel):
     """Traffic policy for new versions."""
     log_inferences: bool = True
     """Record inputs and outputs for monitoring."""
+
+    _model_is_a_reference = field_validator("model")(check_model_reference)
 
     @field_validator("inputs")
     @classmethod

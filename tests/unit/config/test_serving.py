@@ -8,14 +8,16 @@ from pydantic import ValidationError
 from mlops_declare.config.serving import Rollout, ServingConfig
 
 
-@pytest.mark.parametrize("reference", ["digits@production", "digits:7", "digits", "my-model.v2@champion"])
+@pytest.mark.parametrize("reference", ["digits@production", "digits:7", "digits:latest", "my-model.v2@champion"])
 def test_model_references_accepted(reference: str) -> None:
     assert ServingConfig(model=reference).model == reference
 
 
-@pytest.mark.parametrize("reference", ["../etc@x", "digits@", "@production", "digits@prod/../x", "1digits@production"])
+@pytest.mark.parametrize(
+    "reference", ["../etc@x", "digits@", "@production", "digits@prod/../x", "1digits@production", "digits", "digits:abc", "digits:0"]
+)
 def test_bad_model_references_rejected(reference: str) -> None:
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError, match="is not a model reference; expected NAME@STAGE_OR_ALIAS, NAME:VERSION or NAME:latest"):
         ServingConfig(model=reference)
 
 
