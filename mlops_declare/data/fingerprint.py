@@ -20,9 +20,18 @@ def content_hash(tables: Mapping[str, pa.Table]) -> str:
         digest.update(f"table {name} rows {table.num_rows}\n".encode())
         for column_name in table.column_names:
             column = table.column(column_name)
-            digest.update(f"column {column_name} {column.type}\n".encode())
+            digest.update(f"column {column_name} {type_label(column.type)}\n".encode())
             _update_with_column(digest, column.combine_chunks() if column.num_chunks != 1 else column.chunk(0))
     return digest.hexdigest()
+
+
+def type_label(kind: pa.DataType) -> str:
+    """The type without list item field names: Parquet renames `item` to `element` on a round trip."""
+    if pa.types.is_fixed_size_list(kind):
+        return f"fixed_size_list<{type_label(kind.value_type)}>[{kind.list_size}]"
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        return f"list<{type_label(kind.value_type)}>"
+    return str(kind)
 
 
 def dataset_fingerprint(content: str, state: Mapping[str, Any]) -> str:

@@ -183,3 +183,13 @@ def test_package_docstring_example_runs(tmp_path: Path) -> None:
     exec(compile(code, "mlops_declare.data docstring", "exec"), namespace)
     assert namespace["features"].shape == (3500, 7) and namespace["served"].shape == (1, 7)
     assert namespace["labels"].dtype.name == "int64"
+
+
+def test_fingerprint_of_an_image_column_survives_a_parquet_round_trip(tmp_path: Path) -> None:
+    """Parquet renames list items ('item' -> 'element'); the content hash must not see that."""
+    table = pa.table({"image": pa.array([[0.0, 1.5], [2.0, 3.0]], type=pa.list_(pa.float32())), "target": [0, 1]})
+    path = tmp_path / "images.parquet"
+    pq.write_table(table, path)
+    back = pq.read_table(path)
+    assert str(back.schema.field("image").type) != str(table.schema.field("image").type)
+    assert content_hash({"train": back}) == content_hash({"train": table})
