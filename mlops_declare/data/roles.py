@@ -199,7 +199,7 @@ def _non_numbers(connection: duckdb.DuckDBPyConnection, table: str, column: str)
     name = quote(column)
     row = connection.execute(
         f"SELECT count_if({name} IS NOT NULL AND TRY_CAST({name} AS DOUBLE) IS NULL), count({name}), "
-        f"list(DISTINCT {name}) FILTER (WHERE {name} IS NOT NULL AND TRY_CAST({name} AS DOUBLE) IS NULL)[:3] "
+        f"list(DISTINCT {name} ORDER BY {name}) FILTER (WHERE {name} IS NOT NULL AND TRY_CAST({name} AS DOUBLE) IS NULL)[:3] "
         f"FROM {table}"
     ).fetchall()[0] or (0, 0, [])
     return int(row[0]), int(row[1]), sorted(row[2] or [])

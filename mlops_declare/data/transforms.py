@@ -131,7 +131,7 @@ def _check_castable(
     name = quote(column)
     bad = f"{name} IS NOT NULL AND TRY_CAST({name} AS {duckdb_type}) IS NULL"
     count, examples = connection.execute(
-        f"SELECT count(*), list(DISTINCT CAST({name} AS VARCHAR))[:3] FROM {table} WHERE {bad}"
+        f"SELECT count(*), list(DISTINCT CAST({name} AS VARCHAR) ORDER BY CAST({name} AS VARCHAR))[:3] FROM {table} WHERE {bad}"
     ).fetchall()[0] or (0, [])
     if count:
         shown = ", ".join(repr(value) for value in examples or [])
