@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mlops_declare.atomic import write_text_atomic
 from mlops_declare.compiler import PLAN_FILE
 from mlops_declare.errors import MlopsDeclareError, StaleOutputError
 
@@ -80,25 +79,11 @@ def diff_outputs(root: Path, files: dict[str, str]) -> OutputDiff:
     return result
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def write_outputs(root: Path, files: dict[str, str]) -> OutputDiff:
     """Write what changed, remove generated files that are no longer produced; return what was done."""
     diff = diff_outputs(root, files)
     for relative in [*diff.added, *diff.changed]:
-        _write_atomic(root / relative, files[relative])
+        write_text_atomic(root / relative, files[relative])
     for relative in diff.removed:
         (root / relative).unlink()
     return diff

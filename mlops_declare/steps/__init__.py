@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 import re
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlops_declare.atomic import write_json_atomic
 from mlops_declare.config import LoadedConfig, load_snapshot
 from mlops_declare.errors import MlopsDeclareError
 
@@ -82,22 +81,6 @@ def step_function(name: str) -> Callable[[StepContext], dict[str, Any]]:
     module_name, _, function_name = STEP_FUNCTIONS[name].partition(":")
     function: Callable[[StepContext], dict[str, Any]] = getattr(importlib.import_module(module_name), function_name)
     return function
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON via a temporary file, fsync and rename, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            json.dump(data, stream, indent=2, sort_keys=True)
-            stream.write("\n")
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def read_results(run_dir: Path) -> dict[str, dict[str, Any]]:

@@ -43,7 +43,7 @@ def test_experiment_overrides_group_choices() -> None:
     loaded = load_config(CONF, ["experiment=digits_cnn"])
     assert loaded.choices["data"] == "digits"
     assert loaded.config.model.kind == "cnn"
-    assert loaded.config.trainer.max_epochs == 15
+    assert loaded.config.trainer.max_epochs == 25
 
 
 def test_command_line_wins_over_experiment() -> None:
