@@ -16,7 +16,7 @@ from mlops_declare.registry.errors import (
     PromotionConflict,
     RegistryError,
 )
-from mlops_declare.registry.gates import GateDecision
+from mlops_declare.registry.gates import Baseline, GateDecision
 from mlops_declare.registry.records import (
     DeploymentRecord,
     GcReport,
@@ -32,6 +32,7 @@ from mlops_declare.registry.refs import ModelRef, parse_model_ref
 
 __all__ = [
     "BadReference",
+    "Baseline",
     "DeploymentRecord",
     "GateDecision",
     "GateRefused",

@@ -528,12 +528,16 @@ class Registry:
             f"stage {name!r} is not declared; declared stages: {listing}{_did_you_mean(name, declared)}"
         )
 
-    def evaluate_gate(self, ref: str | ModelRef, stage: str, *, actor: str | None = None) -> GateDecision:
+    def evaluate_gate(
+        self, ref: str | ModelRef, stage: str, *, actor: str | None = None, baseline: gates.Baseline | None = None
+    ) -> GateDecision:
         """Evaluate the stage's gate for a version against the current holder, and log BLESSED/NOT_BLESSED."""
-        decision, _ = self._evaluate_and_log(ref, self.stage(stage), actor or default_actor())
+        decision, _ = self._evaluate_and_log(ref, self.stage(stage), actor or default_actor(), baseline)
         return decision
 
-    def _evaluate_and_log(self, ref: str | ModelRef, stage: Stage, actor: str) -> tuple[GateDecision, _Target]:
+    def _evaluate_and_log(
+        self, ref: str | ModelRef, stage: Stage, actor: str, baseline: gates.Baseline | None = None
+    ) -> tuple[GateDecision, _Target]:
         parsed = parse_model_ref(ref) if isinstance(ref, str) else ref
         with self.engine.begin() as connection:
             target = self._target(connection, parsed)
@@ -543,6 +547,9 @@ class Registry:
             else:
                 holder_target = self._newest_holder(connection, target, stage.name)
             holder = self._candidate(connection, holder_target) if holder_target else None
+            if holder is not None and baseline is not None and baseline.version == holder.version:
+                # The holder re-scored on the candidate's data replaces its recorded numbers.
+                holder = gates.Candidate(holder.version, baseline.metrics, baseline.datasets, holder.stages)
             decision = gates.evaluate(target.name, stage, candidate, holder)
             self._log(
                 connection,
@@ -594,6 +601,7 @@ class Registry:
         force: bool = False,
         reason: str | None = None,
         expected_holder: int | None = UNSET,
+        baseline: gates.Baseline | None = None,
     ) -> PromotionResult:
         """Move a version into a stage through its gate, as a compare-and-set on the holder.
 
@@ -601,6 +609,7 @@ class Registry:
         `expected_holder` (a version number, or None for "empty") when given. If another promoter
         moved the stage in between, PromotionConflict names the new holder. A version failing the
         gate raises GateRefused unless `force` is set with a `reason`, and the move is then logged as forced.
+        `baseline` carries the holder's metrics re-computed on the candidate's evaluation data.
         """
         declared = self.stage(stage)
         actor = actor or default_actor()
@@ -612,7 +621,9 @@ class Registry:
         if stage in current.stages:
             return PromotionResult(current.name, stage, current.version, current.version, changed=False)
         self._refuse_corrupt(current)
-        decision, target = self._evaluate_and_log(ModelRef(current.name, version=current.version), declared, actor)
+        decision, target = self._evaluate_and_log(
+            ModelRef(current.name, version=current.version), declared, actor, baseline
+        )
         if not decision.blessed and not force:
             raise GateRefused(
                 f"{target.name}:{target.version} may not enter {stage!r}:\n{decision.summary()}", decision
@@ -785,6 +796,7 @@ class Registry:
         actor: str | None = None,
         reason: str | None = None,
         expected_holder: int | None = UNSET,
+        baseline: gates.Baseline | None = None,
     ) -> PromotionResult:
         """Point a declared alias (e.g. champion) at a version, compare-and-set on its current target."""
         self._declared_alias(alias)

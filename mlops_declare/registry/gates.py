@@ -35,6 +35,19 @@ class Candidate:
 
 
 @dataclass(frozen=True)
+class Baseline:
+    """The current holder's metrics re-computed on the candidate's evaluation data (TFX's baseline model run).
+
+    Given to `promote`/`evaluate_gate` so that improvement is compared on the same data after a
+    retrain on new data; `datasets` names that data, so the same-data rule holds.
+    """
+
+    version: int
+    metrics: Metrics
+    datasets: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Check:
     """One condition of a gate and its outcome, with the numbers that decided it."""
 

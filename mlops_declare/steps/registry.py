@@ -72,15 +72,76 @@ def promote(context: StepContext) -> dict[str, Any]:
     promoted: list[str] = []
     already: list[str] = []
     refused: dict[str, dict[str, Any]] = {}
+    rescored: dict[str, str] = {}
     with open_registry(context) as registry:
         for stage in context.loaded.config.registry.auto_promote:
+            baseline = _holder_on_candidate_data(registry, context, ref, stage)
+            if baseline is not None:
+                rescored[stage] = f"{registered['name']}:{baseline.version}"
             try:
-                result = registry.promote(ref, stage, actor=f"{default_actor()} (run {context.run_id})")
+                result = registry.promote(
+                    ref, stage, actor=f"{default_actor()} (run {context.run_id})", baseline=baseline
+                )
             except GateRefused as exc:
                 refused[stage] = exc.decision.to_dict()  # type: ignore[attr-defined]
                 break
             (promoted if result.changed else already).append(stage)
-    return {"ref": ref, "promoted": promoted, "already_held": already, "refused": refused}
+    return {
+        "ref": ref,
+        "promoted": promoted,
+        "already_held": already,
+        "refused": refused,
+        "holders_rescored_on_this_data": rescored,
+    }
+
+
+def _holder_on_candidate_data(registry: Any, context: StepContext, ref: str, stage: str) -> Any:
+    """The stage holder's metrics on this run's val/test data, when it was evaluated on other data; else None.
+
+    A retrain on new data cannot be compared with numbers the holder scored on old data (the gate
+    refuses that), so, as TFX's Evaluator runs the baseline model, the holder's package is scored
+    here on the candidate's splits, through the holder's own packaged preprocessing.
+    """
+    from mlops_declare.registry import Baseline, NotFoundError
+
+    candidate = registry.resolve(ref)
+    try:
+        holder = registry.resolve(f"{candidate.name}@{stage}")
+    except NotFoundError:
+        return None
+    ours, theirs = _evaluation_data(candidate), _evaluation_data(holder)
+    if holder.version == candidate.version or ours is None or theirs is None or ours == theirs:
+        return None
+    ingest = context.upstream.get("ingest") or {}
+    if not ingest.get("dataset_dir"):
+        return None
+    metrics = score_package_on_dataset(registry.load(holder.ref), context.resolve(str(ingest["dataset_dir"])))
+    datasets = {split: dict(candidate.lineage.datasets[split]) for split in metrics if split in candidate.lineage.datasets}
+    return Baseline(version=holder.version, metrics=metrics, datasets=datasets)
+
+
+def _evaluation_data(version: Any) -> str | None:
+    entry = version.lineage.datasets.get("test")
+    return str(entry.get("fingerprint")) if isinstance(entry, dict) and entry.get("fingerprint") else None
+
+
+def score_package_on_dataset(package_dir: Path, dataset_dir: Path) -> dict[str, dict[str, float]]:
+    """Val and test metrics of a registered package on a prepared dataset, through the package's own preprocessing."""
+    from mlops_declare.data import PreparedDataset
+    from mlops_declare.train.evaluate import evaluate_split
+    from mlops_declare.train.package import load_package
+
+    package = load_package(package_dir)
+    preprocessor = package.preprocessor()
+    dataset = PreparedDataset.load(dataset_dir)
+    names = list(package.spec["metrics"])
+    scores: dict[str, dict[str, float]] = {}
+    for split in ("val", "test"):
+        table = dataset.read_split(split)
+        scores[split] = evaluate_split(
+            package.network, package.architecture, preprocessor.transform_table(table), preprocessor.target_array(table), names
+        )
+    return scores
 
 
 def _replaced_version(registry: Any, context: StepContext, name: str) -> int | None:

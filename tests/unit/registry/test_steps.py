@@ -87,7 +87,13 @@ def test_promote_moves_through_auto_promote_stages_and_reports_refusals(project:
     make_package(project / "bad", accuracy=0.5)
     good = register(context(project, "run-good", train={"package_dir": "good"}))
     first = promote(context(project, "run-good", register=good))
-    assert first == {"ref": "breast_cancer:1", "promoted": ["staging"], "already_held": [], "refused": {}}
+    assert first == {
+        "ref": "breast_cancer:1",
+        "promoted": ["staging"],
+        "already_held": [],
+        "refused": {},
+        "holders_rescored_on_this_data": {},
+    }
     again = promote(context(project, "run-good", register=good))
     assert again["already_held"] == ["staging"] and again["promoted"] == []
     with Registry.from_config(context(project).loaded.config.registry, project) as registry:
