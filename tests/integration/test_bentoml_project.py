@@ -1,0 +1,58 @@
+"""The generated BentoML project is a valid BentoML 1.4 service: config, batching and typed inputs as declared."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+PROBE = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import bentoml, service
+svc = service.Predictor
+api = svc.apis["predict"]
+schema = api.input_spec.model_json_schema()
+record = schema["$defs"]["Record"]
+print(json.dumps({
+    "is_service": isinstance(svc, bentoml.Service),
+    "name": svc.name,
+    "config": svc.config,
+    "batchable": api.batchable,
+    "max_batch_size": api.max_batch_size,
+    "max_latency_ms": api.max_latency_ms,
+    "fields": sorted(record["properties"]),
+    "forbids_extra": record.get("additionalProperties") is False,
+}))
+"""
+
+
+def probe(directory: Path) -> dict:  # type: ignore[type-arg]
+    result = subprocess.run([sys.executable, "-c", PROBE, str(directory)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+@pytest.mark.slow
+def test_committed_service_loads_in_bentoml() -> None:
+    report = probe(REPO_ROOT / "service")
+    assert report["is_service"] and report["name"] == "predictor"
+    assert report["config"] == {
+        "resources": {"cpu": "1.0", "memory": "1Gi"},
+        "traffic": {"timeout": 10.0, "max_concurrency": 32},
+        "workers": 1,
+    }
+    assert (report["batchable"], report["max_batch_size"], report["max_latency_ms"]) == (True, 64, 20)
+    assert len(report["fields"]) == 30 and "mean radius" in report["fields"]
+    assert report["forbids_extra"]
+
+
+@pytest.mark.slow
+def test_digits_service_takes_images() -> None:
+    report = probe(REPO_ROOT / "tests" / "golden" / "digits_cnn" / "service")
+    assert report["fields"] == ["image"]
