@@ -164,10 +164,16 @@ def _summary(result: dict[str, Any], limit: int = 8) -> str:
             text = f"{value:.4g}" if isinstance(value, float) else str(value)
             # Fingerprints are long hex strings; 12 characters identify them, as git does.
             parts.append(f"{key}={text[:12] if len(text) == 64 and all(c in '0123456789abcdef' for c in text) else text}")
+        elif isinstance(value, list) and all(isinstance(item, (str, int)) for item in value) and len(value) <= 6:
+            parts.append(f"{key}=[{', '.join(str(item) for item in value)}]")
         elif isinstance(value, dict):
             for inner, item in sorted(value.items()):
                 if isinstance(item, (int, float)) and not isinstance(item, bool):
                     parts.append(f"{key}.{inner}={item:.4g}")
+                elif isinstance(item, str) and len(item) <= 40:
+                    parts.append(f"{key}.{inner}={item}")
+                elif isinstance(item, dict) and "decision" in item:
+                    parts.append(f"{key}.{inner}={item['decision']}")
     shown = parts[:limit]
     if len(parts) > limit:
         shown.append(f"... {len(parts) - limit} more in the step's JSON")
