@@ -27,3 +27,12 @@ def write_text_atomic(path: Path, text: str) -> None:
 def write_json_atomic(path: Path, data: Any) -> None:
     """`data` as indented, key-sorted JSON, written atomically."""
     write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def fsync_directory(path: str | Path) -> None:
+    """Flush a directory's entries (a rename into it) to disk, so the rename survives a crash."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from mlops_declare.atomic import fsync_directory
 from mlops_declare.config.data import DataConfig, SqlSource
 from mlops_declare.data._common import ROW_ID, quote
 from mlops_declare.data.expectations import Validation, validate
@@ -339,7 +340,7 @@ def _write_atomically(output_dir: Path, prepared: _Prepared) -> None:
         # mkdtemp makes the folder private; the dataset is meant to be read by other users and services.
         os.chmod(staging, 0o755)
         _write_files(staging, prepared)
-        _fsync_directory(staging)
+        fsync_directory(staging)
         _swap_into_place(staging, output_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -378,13 +379,6 @@ def _write_text(path: Path, text: str) -> None:
         stream.flush()
         os.fsync(stream.fileno())
 
-
-def _fsync_directory(folder: Path) -> None:
-    descriptor = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def _swap_into_place(staging: Path, output_dir: Path) -> None:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from mlops_declare.atomic import fsync_directory
 from mlops_declare.registry.errors import BadReference, IntegrityError, RegistryError
 from mlops_declare.registry.refs import validate_artifact_path, validate_name, validate_object_key
 
@@ -180,7 +181,7 @@ class ArtifactStore:
 
     def _fsync_tree(self, top: str) -> None:
         for directory, _subdirectories, _names in os.walk(top):
-            _fsync_directory(directory)
+            fsync_directory(directory)
 
     def publish(self, identifier: str, name: str) -> str:
         """Move staging/<id> to objects/<name>/<id> (an atomic rename on a local store); returns the object key."""
@@ -192,7 +193,7 @@ class ArtifactStore:
             os.rename(source, target)
             # The new entry, and objects/<name> itself when this is the model's first version.
             for directory in (os.path.dirname(target), posixpath.join(self.root, OBJECTS), os.path.dirname(source)):
-                _fsync_directory(directory)
+                fsync_directory(directory)
         else:
             self.fs.mv(source, target, recursive=True)
         return key
@@ -312,9 +313,3 @@ def _protocols(fs: Any) -> tuple[str, ...]:
     return (protocol,) if isinstance(protocol, str) else tuple(protocol)
 
 
-def _fsync_directory(path: str) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from mlops_declare.atomic import fsync_directory
 from mlops_declare.errors import TrainingError
 from mlops_declare.train.networks import build_network, outputs_to_predictions, parameter_count
 
@@ -86,7 +87,7 @@ def export_package(
             "files": files,
         }
         _write_json(staging / SPEC_FILE, full_spec)
-        _fsync_directory(staging)
+        fsync_directory(staging)
         _replace_directory(staging, directory)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -235,9 +236,3 @@ def _write_json(path: Path, data: Any) -> None:
         os.fsync(stream.fileno())
 
 
-def _fsync_directory(directory: Path) -> None:
-    descriptor = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
