@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -36,3 +37,27 @@ def fsync_directory(path: str | Path) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
+
+
+def replace_directory(staging: Path, target: Path) -> None:
+    """Move a fully written `staging` folder to `target`, replacing any folder there.
+
+    The old folder is renamed aside under a unique name first (two writers never share a name) and
+    put back if the final rename fails, so `target` is always either the old or the new complete
+    folder; both renames are flushed to disk.
+    """
+    staging, target = Path(staging), Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.exists():
+        os.replace(staging, target)
+        fsync_directory(target.parent)
+        return
+    retired = target.with_name(f".{target.name}.old-{os.getpid()}-{os.urandom(4).hex()}")
+    os.replace(target, retired)
+    try:
+        os.replace(staging, target)
+    except BaseException:
+        os.replace(retired, target)
+        raise
+    fsync_directory(target.parent)
+    shutil.rmtree(retired, ignore_errors=True)

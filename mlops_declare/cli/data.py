@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 import uuid
 from pathlib import Path
 from typing import Any
 
+from mlops_declare.atomic import replace_directory
 from mlops_declare.cli import add_config_arguments
 
 
@@ -59,14 +59,7 @@ def run_data(args: argparse.Namespace) -> int:
 def _settle(incoming: Path, final: Path) -> Path:
     """Content-addressed: the same data and preprocessing always land in the same folder; the
     newest preparation replaces an older one there, so its report reflects the current expectations."""
-    retired = final.with_name(f".{final.name}.old-{uuid.uuid4().hex[:8]}")
-    try:
-        final.rename(retired)
-    except FileNotFoundError:
-        retired = None
-    incoming.rename(final)
-    if retired is not None:
-        shutil.rmtree(retired, ignore_errors=True)
+    replace_directory(incoming, final)
     return final
 
 

@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import tempfile
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mlops_declare.atomic import fsync_directory
+from mlops_declare.atomic import fsync_directory, replace_directory
 from mlops_declare.config.data import DataConfig, SqlSource
 from mlops_declare.data._common import ROW_ID, quote
 from mlops_declare.data.expectations import Validation, validate
@@ -341,7 +340,7 @@ def _write_atomically(output_dir: Path, prepared: _Prepared) -> None:
         os.chmod(staging, 0o755)
         _write_files(staging, prepared)
         fsync_directory(staging)
-        _swap_into_place(staging, output_dir)
+        replace_directory(staging, output_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -381,15 +380,3 @@ def _write_text(path: Path, text: str) -> None:
 
 
 
-def _swap_into_place(staging: Path, output_dir: Path) -> None:
-    if not output_dir.exists():
-        os.rename(staging, output_dir)
-        return
-    retired = output_dir.with_name(f".{output_dir.name}.old-{uuid.uuid4().hex[:8]}")
-    os.rename(output_dir, retired)
-    try:
-        os.rename(staging, output_dir)
-    except BaseException:
-        os.rename(retired, output_dir)
-        raise
-    shutil.rmtree(retired, ignore_errors=True)

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from mlops_declare.atomic import fsync_directory
+from mlops_declare.atomic import fsync_directory, replace_directory
 from mlops_declare.errors import TrainingError
 from mlops_declare.train.networks import build_network, outputs_to_predictions, parameter_count
 
@@ -88,22 +88,11 @@ def export_package(
         }
         _write_json(staging / SPEC_FILE, full_spec)
         fsync_directory(staging)
-        _replace_directory(staging, directory)
+        replace_directory(staging, directory)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return directory
-
-
-def _replace_directory(staging: Path, directory: Path) -> None:
-    if directory.exists():
-        retired = directory.with_name(f".{directory.name}.old")
-        shutil.rmtree(retired, ignore_errors=True)
-        os.replace(directory, retired)
-        os.replace(staging, directory)
-        shutil.rmtree(retired, ignore_errors=True)
-    else:
-        os.replace(staging, directory)
 
 
 @dataclass
