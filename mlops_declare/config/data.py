@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import Field, model_validator
 
@@ -18,6 +18,9 @@ from mlops_declare.config.base import (
 BuiltinDataset = Literal["breast_cancer", "wine", "digits", "diabetes"]
 ColumnType = Literal["float", "int", "string", "bool", "timestamp"]
 Policy = Literal["fail", "warn", "quarantine"]
+SplitName = Literal["train", "val", "test"]
+"""The three splits every prepared dataset has; the one declaration data/ and train/ use."""
+SPLIT_NAMES: tuple[SplitName, ...] = get_args(SplitName)
 
 
 class CsvSource(StrictModel):
@@ -432,8 +435,8 @@ class ColumnSplit(StrictModel):
     """A column holds each row's split name (train, val or test)."""
 
     kind: Literal["column"]
-    column: ColumnName
-    """Column holding `train`, `val` or `test`."""
+    column: ColumnName = Field(json_schema_extra={"x-cell-values": list(SPLIT_NAMES)})
+    """Column holding `train`, `val` or `test` in each row (listed under `x-cell-values`)."""
 
 
 Split = Annotated[RandomSplit | TimeSplit | ColumnSplit, Field(discriminator="kind")]

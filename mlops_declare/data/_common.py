@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable
 
 import duckdb
 
+from mlops_declare.config.messages import suggest
 from mlops_declare.errors import DataError
 
 ROW_ID = "__mlops_row"
@@ -61,12 +61,6 @@ def is_numeric(family: str) -> bool:
     return family in ("int", "float", "bool")
 
 
-def suggestion(name: str, candidates: Iterable[str]) -> str:
-    """' (did you mean 'x'?)' when a close match exists, else ''."""
-    matches = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
-    return f" (did you mean {matches[0]!r}?)" if matches else ""
-
-
 def visible(columns: Iterable[str]) -> list[str]:
     """Column names a user sees (the hidden row id left out)."""
     return [column for column in columns if column != ROW_ID]
@@ -75,7 +69,7 @@ def visible(columns: Iterable[str]) -> list[str]:
 def missing_column_error(column: str, where: str, source: str, available: Iterable[str]) -> DataError:
     names = visible(available)
     return DataError(
-        f"{where}: column {column!r} not found{suggestion(column, names)}; "
+        f"{where}: column {column!r} not found{suggest(column, names)}; "
         f"{source} has columns: {', '.join(names) or '(none)'}"
     )
 

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mlops_declare.atomic import fsync_directory, replace_directory
-from mlops_declare.config.data import DataConfig, SqlSource
+from mlops_declare.config.data import SPLIT_NAMES, DataConfig, SqlSource
 from mlops_declare.data._common import ROW_ID, quote
 from mlops_declare.data.expectations import Validation, validate
 from mlops_declare.data.fingerprint import content_hash, dataset_fingerprint
@@ -28,7 +28,7 @@ from mlops_declare.data.profile import column_statistics, reference_profile
 from mlops_declare.data.report import build_report, readable, render_summary
 from mlops_declare.data.roles import Schema, infer_schema, task_hint
 from mlops_declare.data.sources import LOGICAL_DATE, LoadedSource, load_source
-from mlops_declare.data.splits import SPLIT_NAMES, split_indices
+from mlops_declare.data.splits import split_indices
 from mlops_declare.data.transforms import apply_transforms, column_types
 from mlops_declare.errors import DataError
 

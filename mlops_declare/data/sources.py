@@ -6,7 +6,7 @@ from __future__ import annotations
 import glob
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,15 +48,10 @@ def load_source(
     connection: duckdb.DuckDBPyConnection,
 ) -> LoadedSource:
     """The source's rows as Arrow; every failure is a DataError naming the source and its config path."""
-    if isinstance(source, CsvSource):
-        return _load_csv(source, logical_date, project_root, connection)
-    if isinstance(source, ParquetSource):
-        return _load_parquet(source, logical_date, project_root, connection)
-    if isinstance(source, SqlSource):
-        return _load_sql(source, logical_date)
-    if isinstance(source, BuiltinSource):
-        return _load_builtin(source)
-    return _load_generated(source)
+    loader = SOURCE_LOADERS.get(source.kind)
+    if loader is None:
+        raise DataError(f"{SOURCE_PATH}.kind: no loader for source kind {source.kind!r}; known: {', '.join(SOURCE_LOADERS)}")
+    return loader(source, logical_date, project_root, connection)
 
 
 def render_template(text: str, logical_date: str | None, where: str) -> str:
@@ -267,3 +262,39 @@ def _stable_hash(name: str) -> int:
     import hashlib
 
     return int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "little")
+
+
+def _csv(source: Source, logical_date: str | None, project_root: Path, connection: duckdb.DuckDBPyConnection) -> LoadedSource:
+    assert isinstance(source, CsvSource)
+    return _load_csv(source, logical_date, project_root, connection)
+
+
+def _parquet(source: Source, logical_date: str | None, project_root: Path, connection: duckdb.DuckDBPyConnection) -> LoadedSource:
+    assert isinstance(source, ParquetSource)
+    return _load_parquet(source, logical_date, project_root, connection)
+
+
+def _sql(source: Source, logical_date: str | None, project_root: Path, connection: duckdb.DuckDBPyConnection) -> LoadedSource:
+    assert isinstance(source, SqlSource)
+    return _load_sql(source, logical_date)
+
+
+def _builtin(source: Source, logical_date: str | None, project_root: Path, connection: duckdb.DuckDBPyConnection) -> LoadedSource:
+    assert isinstance(source, BuiltinSource)
+    return _load_builtin(source)
+
+
+def _generated(source: Source, logical_date: str | None, project_root: Path, connection: duckdb.DuckDBPyConnection) -> LoadedSource:
+    assert isinstance(source, GeneratedSource)
+    return _load_generated(source)
+
+
+SourceLoader = Callable[[Source, "str | None", Path, duckdb.DuckDBPyConnection], LoadedSource]
+SOURCE_LOADERS: dict[str, SourceLoader] = {
+    "csv": _csv,
+    "parquet": _parquet,
+    "sql": _sql,
+    "builtin": _builtin,
+    "generated": _generated,
+}
+"""`data.source.kind` -> loader; a kind without an entry fails loudly instead of falling through."""

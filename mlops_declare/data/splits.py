@@ -9,10 +9,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mlops_declare.config.data import ColumnSplit, RandomSplit, Split, SplitFractions, TimeSplit
+from mlops_declare.config.data import SPLIT_NAMES, ColumnSplit, RandomSplit, Split, SplitFractions, TimeSplit
 from mlops_declare.errors import DataError
-
-SPLIT_NAMES = ("train", "val", "test")
 
 
 def split_indices(table: pa.Table, split: Split, target: str | None, source: str) -> dict[str, np.ndarray]:
@@ -134,6 +132,6 @@ def _by_column(table: pa.Table, split: ColumnSplit, source: str) -> dict[str, np
     if unexpected:
         raise DataError(
             f"data.split.column: column {split.column!r} holds {', '.join(repr(v) for v in unexpected[:5])}; "
-            f"allowed: 'train', 'val', 'test'; {source}"
+            f"allowed: {', '.join(repr(name) for name in SPLIT_NAMES)}; {source}"
         )
     return {name: np.flatnonzero(values == name) for name in SPLIT_NAMES}

@@ -5,7 +5,7 @@ Each stage is materialised, so a failure names the transform (`data.transforms[i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import duckdb
 
@@ -83,21 +83,18 @@ def _restore_row_id(connection: duckdb.DuckDBPyConnection, table: str) -> None:
 def _select_for(
     connection: duckdb.DuckDBPyConnection, transform: Transform, table: str, where: str, source: str
 ) -> str:
-    types = column_types(connection, table)
-    if isinstance(transform, SqlTransform):
-        connection.execute(f"CREATE OR REPLACE TEMP VIEW input AS SELECT * FROM {table}")
-        return transform.query
-    if isinstance(transform, CastTransform):
-        return _cast(connection, transform, table, types, where, source)
-    if isinstance(transform, ImputeTransform):
-        return _impute(connection, transform, table, types, where, source)
-    if isinstance(transform, ClipTransform):
-        return _clip(transform, table, types, where, source)
-    if isinstance(transform, DeriveTransform):
-        return _derive(transform, table, types, where, source)
-    if isinstance(transform, DropTransform):
-        return _drop(transform, table, types, where, source)
-    return _deduplicate(transform, table, types, where, source)
+    builder = TRANSFORM_BUILDERS.get(transform.kind)
+    if builder is None:
+        raise DataError(f"{where}: no handler for transform kind {transform.kind!r}; known: {', '.join(TRANSFORM_BUILDERS)}")
+    return builder(connection, transform, table, column_types(connection, table), where, source)
+
+
+def _sql(
+    connection: duckdb.DuckDBPyConnection, transform: Transform, table: str, types: dict[str, str], where: str, source: str
+) -> str:
+    assert isinstance(transform, SqlTransform)
+    connection.execute(f"CREATE OR REPLACE TEMP VIEW input AS SELECT * FROM {table}")
+    return transform.query
 
 
 def _require(columns: Sequence[str], types: dict[str, str], where: str, source: str) -> None:
@@ -108,12 +105,13 @@ def _require(columns: Sequence[str], types: dict[str, str], where: str, source: 
 
 def _cast(
     connection: duckdb.DuckDBPyConnection,
-    transform: CastTransform,
+    transform: Transform,
     table: str,
     types: dict[str, str],
     where: str,
     source: str,
 ) -> str:
+    assert isinstance(transform, CastTransform)
     _require(list(transform.columns), types, where, source)
     for column, target in transform.columns.items():
         _check_castable(connection, table, column, DUCKDB_TYPES[target], f"{where} {column!r}", source)
@@ -142,12 +140,13 @@ def _check_castable(
 
 def _impute(
     connection: duckdb.DuckDBPyConnection,
-    transform: ImputeTransform,
+    transform: Transform,
     table: str,
     types: dict[str, str],
     where: str,
     source: str,
 ) -> str:
+    assert isinstance(transform, ImputeTransform)
     _require(transform.columns, types, where, source)
     replacements = []
     for column in transform.columns:
@@ -195,7 +194,10 @@ def _numeric_constant(value: str, column: str, where: str, source: str) -> str:
     raise DataError(f"{where}: column {column!r} is numeric but the fill value {value!r} is text; {source}")
 
 
-def _clip(transform: ClipTransform, table: str, types: dict[str, str], where: str, source: str) -> str:
+def _clip(
+    connection: duckdb.DuckDBPyConnection, transform: Transform, table: str, types: dict[str, str], where: str, source: str
+) -> str:
+    assert isinstance(transform, ClipTransform)
     _require([transform.column], types, where, source)
     family = type_family(types[transform.column])
     if family not in ("int", "float"):
@@ -208,7 +210,10 @@ def _clip(transform: ClipTransform, table: str, types: dict[str, str], where: st
     return f"SELECT * REPLACE (CAST({expression} AS {types[transform.column]}) AS {quote(transform.column)}) FROM {table}"
 
 
-def _derive(transform: DeriveTransform, table: str, types: dict[str, str], where: str, source: str) -> str:
+def _derive(
+    connection: duckdb.DuckDBPyConnection, transform: Transform, table: str, types: dict[str, str], where: str, source: str
+) -> str:
+    assert isinstance(transform, DeriveTransform)
     if transform.name == ROW_ID:
         raise DataError(f"{where}: {ROW_ID!r} is reserved")
     expression = f"({transform.expression}) AS {quote(transform.name)}"
@@ -217,12 +222,18 @@ def _derive(transform: DeriveTransform, table: str, types: dict[str, str], where
     return f"SELECT *, {expression} FROM {table}"
 
 
-def _drop(transform: DropTransform, table: str, types: dict[str, str], where: str, source: str) -> str:
+def _drop(
+    connection: duckdb.DuckDBPyConnection, transform: Transform, table: str, types: dict[str, str], where: str, source: str
+) -> str:
+    assert isinstance(transform, DropTransform)
     _require(transform.columns, types, where, source)
     return f"SELECT * EXCLUDE ({', '.join(quote(column) for column in transform.columns)}) FROM {table}"
 
 
-def _deduplicate(transform: DeduplicateTransform, table: str, types: dict[str, str], where: str, source: str) -> str:
+def _deduplicate(
+    connection: duckdb.DuckDBPyConnection, transform: Transform, table: str, types: dict[str, str], where: str, source: str
+) -> str:
+    assert isinstance(transform, DeduplicateTransform)
     _require(transform.columns, types, where, source)
     keys = transform.columns or visible(types)
     partition = ", ".join(quote(column) for column in keys)
@@ -231,3 +242,16 @@ def _deduplicate(transform: DeduplicateTransform, table: str, types: dict[str, s
         f"ORDER BY {ROW_ID}"
     )
 
+
+
+TransformBuilder = Callable[[duckdb.DuckDBPyConnection, Transform, str, dict[str, str], str, str], str]
+TRANSFORM_BUILDERS: dict[str, TransformBuilder] = {
+    "sql": _sql,
+    "cast": _cast,
+    "impute": _impute,
+    "clip": _clip,
+    "derive": _derive,
+    "drop": _drop,
+    "deduplicate": _deduplicate,
+}
+"""`data.transforms[i].kind` -> the SELECT builder; a kind without an entry fails loudly."""

@@ -8,9 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from mlops_declare.config.data import SPLIT_NAMES
 from mlops_declare.errors import TrainingError
-
-SPLITS = ("train", "val", "test")
 
 
 @dataclass(frozen=True)
@@ -45,7 +44,7 @@ class TrainingData:
     """The raw columns a request must carry (before preprocessing), when a preprocessing artefact exists."""
 
     def __post_init__(self) -> None:
-        missing = [name for name in SPLITS if name not in self.splits]
+        missing = [name for name in SPLIT_NAMES if name not in self.splits]
         if missing:
             raise TrainingError(f"the dataset has no {', '.join(missing)} split; training needs train, val and test")
         for name, (features, targets) in self.splits.items():
@@ -113,7 +112,7 @@ def training_data_from_prepared(directory: Path) -> TrainingData:
     prepared = PreparedDataset.load(Path(directory))
     preprocessor = Preprocessor.load(Path(prepared.preprocessing_path))
     splits: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for name in SPLITS:
+    for name in SPLIT_NAMES:
         path = prepared.splits.get(name)
         if path is None:
             raise TrainingError(f"prepared dataset {prepared.directory}: no {name!r} split")
