@@ -30,6 +30,11 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         help="directory holding config.yaml and the group folders (default: ./conf)",
     )
     parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="also show the output of the libraries underneath (Lightning's accelerator lines, tips, warnings)",
+    )
+    parser.add_argument(
         "overrides",
         nargs="*",
         metavar="OVERRIDE",
@@ -54,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "verbose", False):
+        os.environ["MLOPS_DECLARE_VERBOSE"] = "1"  # read by mlops_declare.train.quiet, inherited by workers
     try:
         code: int = args.handler(args)
         return code

@@ -15,7 +15,7 @@ from mlops_declare.cli import add_config_arguments
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     init = subparsers.add_parser("init", help="create a new project folder with a working conf/", description="Create DIR with the example conf/ and schemas/ (never overwrites).")
     init.add_argument("directory", metavar="DIR", help="folder to create (or an empty existing one)")
-    init.add_argument("--name", help="project name written into conf/config.yaml")
+    init.add_argument("--name", help="project name written into conf/config.yaml (default: the folder's name)")
     init.set_defaults(handler=run_init)
 
     validate = subparsers.add_parser("validate", help="compose and validate the config; every error names file, path and fix", description="Compose conf/ with overrides, validate every group and the cross-group rules.")
@@ -72,10 +72,23 @@ def run_init(args: argparse.Namespace) -> int:
     from mlops_declare.project import init_project
 
     target = Path(args.directory)
-    init_project(target, args.name)
-    print(f"created {target}/conf and {target}/schemas")
+    name = args.name or project_name_for(target)
+    init_project(target, name)
+    print(f"created {target}/conf and {target}/schemas for project {name!r}")
     print(f"next: cd {target} && mlops-declare validate && mlops-declare run")
     return 0
+
+
+def project_name_for(directory: Path) -> str:
+    """`project.name` for a new project: the folder's name made a valid name (`My Shop` -> `my_shop`)."""
+    import re
+
+    from mlops_declare.config.base import NAME_PATTERN
+
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", directory.resolve().name).strip("_.-").lower()[:64]
+    if not re.match(NAME_PATTERN, name):
+        name = f"project_{name}"[:64] if name else "project"
+    return name
 
 
 def run_validate(args: argparse.Namespace) -> int:

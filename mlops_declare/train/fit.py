@@ -6,7 +6,6 @@ import importlib
 import math
 import os
 import shutil
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,16 +27,10 @@ from mlops_declare.train.networks import architecture_for, build_network
 from mlops_declare.train.package import export_package, load_checkpoint_state
 from mlops_declare.train.precision import PrecisionDecision, apply_matmul_precision
 from mlops_declare.train.pruning import PruningCallback
+from mlops_declare.train.quiet import quiet_lightning
 from mlops_declare.train.report import pruning_report
 
 PACKAGE_DIRECTORY = "model"
-
-# Lightning's advice for big datasets; noise for the small in-memory tables this trains on.
-QUIET_WARNINGS = (
-    r".*does not have many workers.*",
-    r".*smaller than the logging interval.*",
-    r".*Checkpoint directory .* exists and is not empty.*",
-)
 
 
 @dataclass
@@ -81,8 +74,19 @@ def train_model(
     """Train `loaded.config.model` on `data` and write the package to `output_dir/model` (rank 0 only).
 
     `extra_callbacks` is for Python callers (benchmarks, notebooks); configs choose callbacks from
-    the allow-list in `trainer.callbacks`.
+    the allow-list in `trainer.callbacks`. Lightning's own output shows only with MLOPS_DECLARE_VERBOSE=1.
     """
+    with quiet_lightning():
+        return _train_model(loaded, data, output_dir, fast_dev_run, extra_callbacks)
+
+
+def _train_model(
+    loaded: LoadedConfig,
+    data: TrainingData,
+    output_dir: Path,
+    fast_dev_run: bool,
+    extra_callbacks: list[L.Callback] | None,
+) -> TrainingResult:
     config = loaded.config
     trainer_config, pruning = config.trainer, config.pruning
     gradual = pruning if isinstance(pruning, GradualPruning) else None
@@ -233,9 +237,7 @@ def _mode(metric: str) -> str:
 
 
 def fit(trainer: L.Trainer, module: TaskModule, datamodule: ArrayDataModule) -> None:
-    with warnings.catch_warnings():
-        for pattern in QUIET_WARNINGS:
-            warnings.filterwarnings("ignore", message=pattern)
+    with quiet_lightning():
         try:
             trainer.fit(module, datamodule=datamodule)
         except torch.multiprocessing.ProcessRaisedException as exc:

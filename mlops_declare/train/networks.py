@@ -27,6 +27,7 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
 
 def architecture_for(model: MlpModel | CnnModel | TransformerModel, data: TrainingData) -> dict[str, Any]:
     """The JSON architecture of `model` fitted to `data` (input shape, outputs, target scaling)."""
+    check_task_fits_classes(model, data)
     architecture = model.model_dump(mode="json", exclude={"name", "num_classes"})
     architecture["input_shape"] = list(data.input_shape)
     architecture["num_outputs"] = _num_outputs(model, data)
@@ -37,6 +38,21 @@ def architecture_for(model: MlpModel | CnnModel | TransformerModel, data: Traini
         architecture["target_std"] = float(targets.std()) or 1.0
     _check_fits(model, data)
     return architecture
+
+
+def check_task_fits_classes(model: MlpModel | CnnModel | TransformerModel, data: TrainingData) -> None:
+    """A binary task on a target with more than two classes stops before training, naming the fix."""
+    if model.task != "binary" or data.splits["train"][1].dtype.kind == "f":
+        return
+    classes = data.num_classes()
+    if classes > 2:
+        names = data.class_names or [str(index) for index in range(classes)]
+        shown = ", ".join(names[:5]) + (", ..." if classes > 5 else "")
+        target = f"target {data.target!r}" if data.target else "the target"
+        raise TrainingError(
+            f"model.task is 'binary' but {target} has {classes} classes ({shown}); "
+            f"set model.task=multiclass (or keep two classes in a transform)"
+        )
 
 
 def _num_outputs(model: MlpModel | CnnModel | TransformerModel, data: TrainingData) -> int:
