@@ -1,82 +1,255 @@
-"""Statistics of a table: the reference profile drift monitoring compares against, and the
-per-column summary the metadata records."""
+"""Statistics of a table: the reference profile drift monitoring compares against (typed and
+versioned; it travels inside the model package), and the per-column summary the metadata records.
+
+A profile holds, per numeric column, counts, missing and infinite counts, moments, quantiles and a
+histogram with `bins` equal-width bins; per categorical column, category counts and shares; and
+for every column the values of one seeded sample of reference rows (the same rows for every
+column, so multivariate tests see real rows), so that two-sample tests run against a registered
+model without its training data.
+"""
 
 from __future__ import annotations
 
+import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mlops_declare.config.data import Feature
+from mlops_declare.errors import DataError
 
-PROFILE_FORMAT = "mlops_declare.profile/1"
+PROFILE_FORMAT: Literal["mlops_declare.profile/2"] = "mlops_declare.profile/2"
+PROFILE_FORMAT_VERSION: Literal[2] = 2
+PROFILE_FILE = "reference_profile.json"
+"""Name of the profile inside a model package."""
 QUANTILES = (0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 1.0)
 HISTOGRAM_BINS = 30
+"""Default bins (`monitoring.drift.bins`)."""
+SAMPLE_SIZE = 5000
+"""Default reference rows kept (`monitoring.drift.sample_size`)."""
+SAMPLE_SEED = 20261130
+DISCRETE_LIMIT = 5
+"""A numeric column with at most this many distinct values also records its value counts (tested like a categorical)."""
 PROFILE_THREADS = min(4, os.cpu_count() or 1)
-SAMPLE_SIZE = 1000
-"""Reference values kept per numeric column, so two-sample tests (KS) need not reread the training data."""
+
+
+class _ProfileModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Histogram(_ProfileModel):
+    """Equal-width bins over the reference range: `len(edges) == len(counts) + 1`."""
+
+    edges: list[float]
+    counts: list[int]
+
+
+class NumericColumn(_ProfileModel):
+    """Distribution of a numeric column (missing and infinite values excluded from the statistics)."""
+
+    kind: Literal["numeric"] = "numeric"
+    name: str | None = None
+    count: int
+    missing: int
+    missing_share: float
+    infinite: int = 0
+    mean: float | None = None
+    std: float | None = None
+    min: float | None = None
+    max: float | None = None
+    skewness: float | None = None
+    kurtosis: float | None = None
+    quantiles: dict[str, float] = Field(default_factory=dict)
+    histogram: Histogram | None = None
+    values: dict[str, int] | None = None
+    """Counts per distinct value when there are at most `DISCRETE_LIMIT` (keys are `repr(float)`)."""
+    sample: list[float | None] = Field(default_factory=list)
+    """Values of the profile's sample rows (None where missing)."""
+
+    def sample_values(self) -> np.ndarray:
+        """The finite sample values as float64."""
+        values = np.array([np.nan if value is None else value for value in self.sample], dtype=np.float64)
+        return values[np.isfinite(values)]
+
+
+class CategoricalColumn(_ProfileModel):
+    """Category counts and shares (the most frequent `max_categories`, the rest as `other_share`)."""
+
+    kind: Literal["categorical"] = "categorical"
+    name: str | None = None
+    count: int
+    missing: int
+    missing_share: float
+    unique: int
+    frequencies: dict[str, float]
+    counts: dict[str, int]
+    other_share: float
+    sample: list[str | None] = Field(default_factory=list)
+
+
+class ImageColumn(_ProfileModel):
+    """Pixel-value distribution plus the distribution of each image's mean intensity."""
+
+    kind: Literal["image"] = "image"
+    name: str | None = None
+    shape: list[int]
+    images: int
+    missing_images: int
+    pixels: NumericColumn
+    image_mean: NumericColumn
+
+
+ColumnProfile = Annotated[NumericColumn | CategoricalColumn | ImageColumn, Field(discriminator="kind")]
+
+
+class ReferenceProfile(_ProfileModel):
+    """The reference profile: what drift monitoring compares a current window with."""
+
+    format: Literal["mlops_declare.profile/2"] = PROFILE_FORMAT
+    format_version: Literal[2] = PROFILE_FORMAT_VERSION
+    rows: int
+    bins: int
+    sample_size: int
+    sample_rows: int
+    """Rows in the joint sample (every column's `sample` has this length)."""
+    columns: dict[str, ColumnProfile]
+    target: ColumnProfile | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.model_dump(mode="json")
+        return result
 
 
 def reference_profile(
-    train: pa.Table, features: Sequence[Feature], target: str | None, task_hint: str | None, max_categories: int
+    train: pa.Table,
+    features: Sequence[Feature],
+    target: str | None,
+    task_hint: str | None,
+    max_categories: int,
+    bins: int = HISTOGRAM_BINS,
+    sample_size: int = SAMPLE_SIZE,
 ) -> dict[str, Any]:
-    """Per feature (and the target): distribution summaries of the training split's raw values."""
+    """Per feature (and the target): distribution summaries of the training split's raw values, as JSON."""
+    kinds: dict[str, str] = {feature.name: feature.type for feature in features}
+    shapes = {feature.name: list(feature.shape or []) for feature in features}
+    target_kind = None
+    if target is not None:
+        target_kind = "categorical" if task_hint in ("binary", "multiclass") else "numeric"
+    return profile_table(train, kinds, target, target_kind, max_categories, bins, sample_size, shapes).to_json()
 
-    def profile_of(feature: Feature) -> dict[str, Any]:
-        column = train.column(feature.name)
-        if feature.type == "categorical":
-            return categorical_profile(column, max_categories)
-        if feature.type == "image":
-            return _image_profile(column, feature)
-        return numeric_profile(column, seed=_seed(feature.name))
+
+def profile_table(
+    table: pa.Table,
+    kinds: Mapping[str, str],
+    target: str | None = None,
+    target_kind: str | None = None,
+    max_categories: int = 1000,
+    bins: int = HISTOGRAM_BINS,
+    sample_size: int = SAMPLE_SIZE,
+    shapes: dict[str, list[int]] | None = None,
+) -> ReferenceProfile:
+    """The profile of `table`'s columns named in `kinds` (`numeric`, `categorical` or `image`)."""
+    rows = table.num_rows
+    rng = np.random.default_rng(SAMPLE_SEED)
+    indices = np.arange(rows) if rows <= sample_size else np.sort(rng.choice(rows, sample_size, replace=False))
+
+    def profile_of(name: str, kind: str) -> NumericColumn | CategoricalColumn | ImageColumn:
+        column = table.column(name)
+        if kind == "categorical":
+            return categorical_column(column, max_categories, indices)
+        if kind == "image":
+            return _image_column(column, (shapes or {}).get(name, []), bins, indices)
+        return numeric_column(column, bins, indices)
 
     # numpy and Arrow release the GIL in these kernels, so columns are profiled in parallel.
     with ThreadPoolExecutor(max_workers=PROFILE_THREADS) as pool:
-        columns = dict(zip([feature.name for feature in features], pool.map(profile_of, features), strict=True))
-    target_profile = None
+        profiled = list(pool.map(lambda item: profile_of(*item), kinds.items()))
+    target_profile: NumericColumn | CategoricalColumn | None = None
     if target is not None:
-        column = train.column(target)
-        if task_hint in ("binary", "multiclass"):
-            target_profile = categorical_profile(column.cast(pa.string()), max_categories)
+        column = table.column(target)
+        if target_kind == "categorical":
+            target_profile = categorical_column(column, max_categories, indices).model_copy(update={"name": target})
         else:
-            target_profile = numeric_profile(column, seed=_seed(target))
-        target_profile["name"] = target
-    return {"format": PROFILE_FORMAT, "rows": train.num_rows, "columns": columns, "target": target_profile}
+            target_profile = numeric_column(column, bins, indices).model_copy(update={"name": target})
+    return ReferenceProfile(
+        rows=rows,
+        bins=bins,
+        sample_size=sample_size,
+        sample_rows=len(indices),
+        columns=dict(zip(kinds, profiled, strict=True)),
+        target=target_profile,
+    )
 
 
-def _seed(name: str) -> int:
-    import hashlib
+def load_reference_profile(package_dir: str | Path) -> ReferenceProfile:
+    """The reference profile a model package carries (`reference_profile.json`)."""
+    path = Path(package_dir) / PROFILE_FILE
+    if not path.is_file():
+        raise DataError(
+            f"{Path(package_dir)}: the model package has no {PROFILE_FILE}; retrain it with this version to carry one"
+        )
+    return read_profile(path)
 
-    return int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:4], "little")
+
+def read_profile(path: str | Path) -> ReferenceProfile:
+    """A profile JSON file, validated; DataError naming the file when it is not one."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{path}: cannot read the reference profile ({exc})") from None
+    if isinstance(data, dict) and data.get("format") != PROFILE_FORMAT:
+        raise DataError(f"{path}: profile format {data.get('format')!r} is not {PROFILE_FORMAT!r}; rerun the data step")
+    try:
+        return ReferenceProfile.model_validate(data)
+    except ValidationError as exc:
+        raise DataError(f"{path}: not a valid reference profile: {exc.errors()[0]['msg']} at {exc.errors()[0]['loc']}") from None
 
 
 def _float_values(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return np.asarray(column.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
 
 
-def numeric_profile(column: pa.ChunkedArray | pa.Array, seed: int = 0) -> dict[str, Any]:
-    """Quantiles, equal-width histogram, moments and missing share of a numeric column."""
-    values = _float_values(column)
-    return _numeric_summary(values, seed)
+def numeric_profile(column: pa.ChunkedArray | pa.Array, bins: int = HISTOGRAM_BINS) -> dict[str, Any]:
+    """Quantiles, equal-width histogram, moments and missing share of a numeric column, as JSON."""
+    result: dict[str, Any] = numeric_column(column, bins).model_dump(mode="json")
+    return result
 
 
-def _numeric_summary(values: np.ndarray, seed: int) -> dict[str, Any]:
+def numeric_column(
+    column: pa.ChunkedArray | pa.Array, bins: int = HISTOGRAM_BINS, indices: np.ndarray | None = None
+) -> NumericColumn:
+    """The typed profile of a numeric column."""
+    return numeric_summary(_float_values(column), bins, indices)
+
+
+def numeric_summary(values: np.ndarray, bins: int = HISTOGRAM_BINS, indices: np.ndarray | None = None) -> NumericColumn:
+    """The typed profile of float64 values (NaN is missing; infinite values are counted, then left out)."""
     total = int(values.size)
-    present = values[np.isfinite(values)]
-    summary: dict[str, Any] = {
-        "kind": "numeric",
+    finite = np.isfinite(values)
+    present = values[finite] if not finite.all() else values
+    nan_count = int(np.count_nonzero(np.isnan(values)))
+    sample: list[float | None] = []
+    if indices is not None and total:
+        picked = values[indices[indices < total]]
+        sample = [float(value) if math.isfinite(value) else None for value in picked.tolist()]
+    missing = total - int(present.size)
+    base: dict[str, Any] = {
         "count": total,
-        "missing": total - int(present.size),
-        "missing_share": (total - int(present.size)) / total if total else 0.0,
+        "missing": missing,
+        "missing_share": missing / total if total else 0.0,
+        "infinite": missing - nan_count,
+        "sample": sample,
     }
     if present.size == 0:
-        return summary
+        return NumericColumn(**base)
     mean = float(np.mean(present))
     centred = present - mean
     # Repeated multiplication: `**3` and `**4` go through pow() and cost several times more.
@@ -87,10 +260,9 @@ def _numeric_summary(values: np.ndarray, seed: int) -> dict[str, Any]:
     del centred, squared
     std = math.sqrt(variance)
     low, high = float(np.min(present)), float(np.max(present))
-    counts, edges = _histogram(present, low, high)
-    rng = np.random.default_rng(seed)
-    sample = present if present.size <= SAMPLE_SIZE else rng.choice(present, SAMPLE_SIZE, replace=False)
-    summary.update(
+    counts, edges = _histogram(present, low, high, bins)
+    return NumericColumn(
+        **base,
         mean=mean,
         std=std,
         min=low,
@@ -99,15 +271,25 @@ def _numeric_summary(values: np.ndarray, seed: int) -> dict[str, Any]:
         skewness=third / std**3 if std**3 > 0 else 0.0,
         kurtosis=fourth / variance**2 - 3.0 if variance**2 > 0 else 0.0,
         quantiles={f"{q:g}": float(v) for q, v in zip(QUANTILES, np.quantile(present, QUANTILES), strict=True)},
-        histogram={"edges": [float(edge) for edge in edges], "counts": [int(count) for count in counts]},
-        sample=[float(value) for value in np.sort(sample)],
+        histogram=Histogram(edges=[float(edge) for edge in edges], counts=[int(count) for count in counts]),
+        values=_discrete_values(present, sample),
     )
-    return summary
 
 
-def _histogram(present: np.ndarray, low: float, high: float) -> tuple[np.ndarray, np.ndarray]:
+def _discrete_values(present: np.ndarray, sample: list[float | None]) -> dict[str, int] | None:
+    # Cheap first look at the sample; only a column that looks discrete pays for a full count.
+    probe = present[:10_000] if not sample else np.array([value for value in sample if value is not None])
+    if np.unique(probe).size > DISCRETE_LIMIT:
+        return None
+    distinct, counts = np.unique(present, return_counts=True)
+    if distinct.size > DISCRETE_LIMIT:
+        return None
+    return {repr(float(value)): int(count) for value, count in zip(distinct, counts, strict=True)}
+
+
+def _histogram(present: np.ndarray, low: float, high: float, bins: int) -> tuple[np.ndarray, np.ndarray]:
     """Equal-width bins over [low, high]; one bin when the range is too narrow to split at this magnitude."""
-    edges = np.linspace(low, high, HISTOGRAM_BINS + 1) if high > low else np.array([])
+    edges = np.linspace(low, high, bins + 1) if high > low else np.array([])
     if edges.size and np.all(np.diff(edges) > 0):
         return np.histogram(present, bins=edges)
     width = max(abs(low) * 1e-9, 0.5)
@@ -115,7 +297,15 @@ def _histogram(present: np.ndarray, low: float, high: float) -> tuple[np.ndarray
 
 
 def categorical_profile(column: pa.ChunkedArray | pa.Array, max_categories: int) -> dict[str, Any]:
-    """Share of each category (the most frequent `max_categories`), the rest as `other_share`."""
+    """Share of each category (the most frequent `max_categories`), the rest as `other_share`, as JSON."""
+    result: dict[str, Any] = categorical_column(column, max_categories).model_dump(mode="json")
+    return result
+
+
+def categorical_column(
+    column: pa.ChunkedArray | pa.Array, max_categories: int = 1000, indices: np.ndarray | None = None
+) -> CategoricalColumn:
+    """The typed profile of a categorical column (values compared as strings)."""
     strings = column.cast(pa.string())
     array = strings.combine_chunks() if isinstance(strings, pa.ChunkedArray) else strings
     total = len(array)
@@ -129,28 +319,31 @@ def categorical_profile(column: pa.ChunkedArray | pa.Array, max_categories: int)
     pairs.sort(key=lambda pair: (-pair[1], pair[0]))
     present = total - missing
     kept = pairs[:max_categories]
-    return {
-        "kind": "categorical",
-        "count": total,
-        "missing": missing,
-        "missing_share": missing / total if total else 0.0,
-        "unique": len(pairs),
-        "frequencies": {value: count / present for value, count in kept} if present else {},
-        "counts": {value: count for value, count in kept},
-        "other_share": sum(count for _, count in pairs[max_categories:]) / present if present else 0.0,
-    }
+    sample = array.take(pa.array(indices[indices < total])).to_pylist() if indices is not None and total else []
+    return CategoricalColumn(
+        count=total,
+        missing=missing,
+        missing_share=missing / total if total else 0.0,
+        unique=len(pairs),
+        frequencies={value: count / present for value, count in kept} if present else {},
+        counts=dict(kept),
+        other_share=sum(count for _, count in pairs[max_categories:]) / present if present else 0.0,
+        sample=sample,
+    )
 
 
-def _image_profile(column: pa.ChunkedArray, feature: Feature) -> dict[str, Any]:
-    """Pixel-value distribution plus the distribution of each image's mean intensity."""
-    size = math.prod(feature.shape or [])
+def _image_column(column: pa.ChunkedArray, shape: list[int], bins: int, indices: np.ndarray) -> ImageColumn:
+    size = math.prod(shape)
     array = column.combine_chunks()
     pixels = np.asarray(array.flatten().cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
     per_image = pixels.reshape(-1, size).mean(axis=1) if size and pixels.size else np.array([])
-    summary = _numeric_summary(pixels, _seed(feature.name))
-    summary.update(kind="image", shape=list(feature.shape or []), images=len(array), missing_images=array.null_count)
-    summary["image_mean"] = _numeric_summary(per_image, _seed(feature.name) + 1)
-    return summary
+    return ImageColumn(
+        shape=shape,
+        images=len(array),
+        missing_images=array.null_count,
+        pixels=numeric_summary(pixels, bins),
+        image_mean=numeric_summary(per_image, bins, indices if array.null_count == 0 else None),
+    )
 
 
 def column_statistics(table: pa.Table) -> dict[str, Any]:

@@ -19,7 +19,7 @@ def prepared_dataset_dir(context: StepContext) -> Path:
     """The prepared dataset the `ingest` step wrote for this run."""
     ingest = context.upstream.get("ingest")
     if ingest is None:
-        raise StepError(f"step 'train' needs the result of step 'ingest' in {context.run_dir / 'steps'}; run ingest first")
+        raise StepError("step 'train' needs the result of step 'ingest'; run ingest first")
     if not ingest.get(DATASET_KEY):
         raise StepError(f"the 'ingest' result has no {DATASET_KEY!r}; rerun the ingest step")
     return context.resolve(str(ingest[DATASET_KEY]))
@@ -55,6 +55,10 @@ def train(context: StepContext, fast_dev_run: bool = False) -> dict[str, Any]:
 
     data = training_data_from_prepared(prepared_dataset_dir(context))
     result = train_model(context.loaded, data, context.run_dir, fast_dev_run=fast_dev_run)
+    if result.package_dir is not None:
+        from mlops_declare.monitor.reference import package_reference_profile
+
+        package_reference_profile(prepared_dataset_dir(context), result.package_dir, context.loaded.config.monitoring.drift)
     summary = result.to_json()
     summary["dataset_fingerprint"] = data.dataset_fingerprint
     if result.pruning_report is not None and result.package_dir is not None:

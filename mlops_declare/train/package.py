@@ -7,6 +7,7 @@ Layout of a package directory:
     config.json            the validated config, secrets as ${oc.env:VAR} references
     preprocessing.json     the fitted preprocessing the model was trained behind (when there is one)
     pruning_report.json    before/after figures (when pruning ran)
+    reference_profile.json the training data's reference profile for drift monitoring (`add_package_file`)
 """
 
 from __future__ import annotations
@@ -93,6 +94,30 @@ def export_package(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return directory
+
+
+def add_package_file(directory: Path, name: str, content: bytes, spec_key: str | None = None) -> None:
+    """Add (or replace) one file in a written package, with its digest in the spec, atomically."""
+    directory = Path(directory)
+    if Path(name).name != name or name in (SPEC_FILE, WEIGHTS_FILE):
+        raise TrainingError(f"{name!r} cannot be added to a model package")
+    staging = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}."))
+    try:
+        shutil.copytree(directory, staging, dirs_exist_ok=True)
+        spec = json.loads((staging / SPEC_FILE).read_text(encoding="utf-8"))
+        with open(staging / name, "wb") as stream:
+            stream.write(content)
+            stream.flush()
+            os.fsync(stream.fileno())
+        spec["files"][name] = _sha256(content)
+        if spec_key is not None:
+            spec[spec_key] = name
+        _write_json(staging / SPEC_FILE, spec)
+        fsync_directory(staging)
+        replace_directory(staging, directory)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
 
 
 @dataclass
