@@ -16,6 +16,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "mlops_declare.cli.data",
     "mlops_declare.cli.train",
     "mlops_declare.cli.registry",
+    "mlops_declare.cli.serve",
 )
 """Modules with a `register(subparsers)` function; each verb's heavy imports happen in its handler."""
 

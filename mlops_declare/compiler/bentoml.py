@@ -1,14 +1,12 @@
-"""Render the BentoML service project (service.py + bentofile.yaml) from a plan."""
+"""Render the BentoML service project (service.py + bentofile.yaml) from the plan's typed ServiceSpec."""
 
 from __future__ import annotations
 
-import json
+import pprint
 import re
 
 from mlops_declare.compiler.airflow import header
-from mlops_declare.compiler.plan import Plan
-from mlops_declare.config.data import Feature, declared_features
-from mlops_declare.config.root import ProjectConfig
+from mlops_declare.compiler.plan import FeatureSpec, Plan, ServiceSpec
 
 
 def field_name(column: str, taken: set[str]) -> str:
@@ -23,25 +21,41 @@ def field_name(column: str, taken: set[str]) -> str:
     return candidate
 
 
-def _field_type(feature: Feature) -> str:
-    if feature.type == "categorical":
-        return "str | None"
+def _value_type(feature: FeatureSpec) -> str:
     if feature.type == "image":
         depth = len(feature.shape or [])
         return "list[" * depth + "float" + "]" * depth
-    return "float | None"
+    if feature.type == "categorical":
+        base = f"Literal[{', '.join(repr(value) for value in feature.categories)}]" if feature.categories else "str"
+    else:
+        base = "float"
+    return f"{base} | None" if feature.optional else base
 
 
-def _record_model(features: list[Feature] | None) -> str:
+def _describe(feature: FeatureSpec) -> str:
+    text = f"{feature.type} feature {feature.name!r}"
+    if feature.shape:
+        text += f", shape {list(feature.shape)}"
+    if feature.optional:
+        text += "; null or left out means missing (imputed as in training)"
+    return text
+
+
+def _request_models(features: tuple[FeatureSpec, ...] | None, max_rows: int) -> str:
     if features is None:
-        return '''class Record(BaseModel):
-    """One input row; the data's columns are inferred at run time, so any fields are accepted."""
-
-    model_config = ConfigDict(extra="allow")
+        return '''# The data's columns are inferred at run time: the request models come from the package's input schema.
+Record, Columns = request_models(SPEC, HERE)
 '''
-    lines = [
+    record = [
         "class Record(BaseModel):",
         '    """One input row: exactly the features the model was trained on."""',
+        "",
+        '    model_config = ConfigDict(extra="forbid", populate_by_name=True)',
+        "",
+    ]
+    columns = [
+        "class Columns(BaseModel):",
+        '    """Columnar input: one list per feature, all of the same length."""',
         "",
         '    model_config = ConfigDict(extra="forbid", populate_by_name=True)',
         "",
@@ -50,89 +64,118 @@ def _record_model(features: list[Feature] | None) -> str:
     for feature in features:
         name = field_name(feature.name, taken)
         alias = f", alias={feature.name!r}" if name != feature.name else ""
-        description = f"{feature.type} feature {feature.name!r}"
-        lines.append(f"    {name}: {_field_type(feature)} = Field(description={description!r}{alias})")
-    return "\n".join(lines) + "\n"
+        default = "default=None, " if feature.optional else ""
+        description = _describe(feature)
+        record.append(f"    {name}: {_value_type(feature)} = Field({default}description={description!r}{alias})")
+        column_type = f"list[{_value_type(feature)}]" + (" | None" if feature.optional else "")
+        columns.append(
+            f"    {name}: {column_type} = Field({default}max_length={max_rows}, description={description!r}{alias})"
+        )
+    return "\n".join(record) + "\n\n\n" + "\n".join(columns) + "\n"
 
 
-def _features(config: ProjectConfig) -> list[Feature] | None:
-    features = declared_features(config.data)
-    if features is None or not config.serving.inputs:
-        return features
-    by_name = {feature.name: feature for feature in features}
-    return [by_name[name] for name in config.serving.inputs if name in by_name]
+def _spec_literal(spec: ServiceSpec) -> str:
+    data = spec.model_dump(mode="json")
+    return pprint.pformat(data, indent=1, width=150, compact=True, sort_dicts=True)
 
 
-def render_service(plan: Plan, config: ProjectConfig, source: str) -> str:
-    serving = config.serving
-    resources = {"cpu": str(serving.resources.cpu), "memory": serving.resources.memory}
-    if serving.resources.gpu:
-        resources["gpu"] = str(serving.resources.gpu)
-    traffic = {"timeout": serving.limits.timeout_s, "max_concurrency": serving.limits.max_concurrency}
-    batching = serving.batching
-    api_arguments = (
-        f"batchable=True, batch_dim=0, max_batch_size={batching.max_batch_size}, max_latency_ms={batching.max_latency_ms}"
-        if batching.enabled
-        else "batchable=False"
-    )
-    class_name = "".join(part.capitalize() for part in re.split(r"[^A-Za-z0-9]+", serving.service_name) if part)
-    return f'''{header(f"BentoML service {serving.service_name!r} serving {plan.service.model}.", plan, source)}
+def render_service(plan: Plan, source: str) -> str:
+    spec = plan.service
+    resources: dict[str, str] = {"cpu": str(spec.resources.cpu), "memory": spec.resources.memory}
+    if spec.resources.gpu:
+        resources["gpu"] = str(spec.resources.gpu)
+    # The concurrency cap (429 with Retry-After) and body limit live in ServiceGuard; BentoML enforces the deadline (504).
+    traffic = {"timeout": spec.limits.timeout_s}
+    max_rows = spec.limits.max_rows
+    return f'''{header(f"BentoML service {spec.name!r} serving {spec.model}.", plan, source)}
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import bentoml
 from pydantic import BaseModel, ConfigDict, Field
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-MODEL_REFERENCE = {plan.service.model!r}
+from mlops_declare.compiler.plan import ServiceSpec
+from mlops_declare.serve.middleware import ServiceGuard
+from mlops_declare.serve.runtime import Runtime
+from mlops_declare.serve.schemas import Metadata, PredictResponse
+from mlops_declare.serve.service import answer, answer_columns, describe, request_models
+
+HERE = Path(__file__).resolve().parent
+PROJECT_ROOT = HERE.parent
 CONFIG_FINGERPRINT = {plan.config_fingerprint!r}
-LIMITS = {json.dumps(serving.limits.model_dump(mode="json"), sort_keys=True)}
+SPEC = ServiceSpec.model_validate(
+{_spec_literal(spec)}
+)
+
+_ = Literal  # used by categorical fields with declared categories
 
 
-{_record_model(_features(config))}
+{_request_models(spec.features, max_rows)}
 
-@bentoml.service(name={serving.service_name!r}, resources={resources!r}, traffic={traffic!r}, workers={serving.workers})
-class {class_name or "Predictor"}:
-    """Loads {plan.service.model} from the registry (digest verified) and answers predictions."""
+@bentoml.service(name={spec.name!r}, resources={resources!r}, traffic={traffic!r}, workers={spec.workers})
+class {spec.class_name}:
+    """Serves {spec.model} from the registry (digest verified), following promotions every {spec.reload_s:g} s."""
 
     def __init__(self) -> None:
-        # The runtime lives in mlops_declare.serve, imported when the service starts, not when it is built.
-        from mlops_declare.serve import load_served_model
+        self.runtime = Runtime(SPEC, PROJECT_ROOT, HERE, CONFIG_FINGERPRINT)
+        self.runtime.start()  # loads, verifies and warms in the background; /readyz is 503 until then
 
-        self.model = load_served_model(MODEL_REFERENCE, PROJECT_ROOT, LIMITS)
+    def __is_ready__(self) -> bool:
+        return self.runtime.ready
 
-    @bentoml.api({api_arguments})
-    def predict(self, records: list[Record]) -> list[dict[str, Any]]:
-        return self.model.predict([record.model_dump(by_alias=True) for record in records])
+    @bentoml.on_shutdown
+    def flush(self) -> None:
+        self.runtime.close()
+
+    @bentoml.api(route="/predict")
+    async def predict(
+        self, records: Annotated[list[Record], Field(min_length=1, max_length={max_rows})], ctx: bentoml.Context
+    ) -> PredictResponse:
+        """Predictions for records (one object per row, keyed by feature name)."""
+        return await answer(self.runtime, "predict", [record.model_dump(by_alias=True) for record in records], ctx)
+
+    @bentoml.api(route="/predict_batch")
+    async def predict_batch(self, columns: Columns, ctx: bentoml.Context) -> PredictResponse:
+        """Predictions for columnar input (one list per feature)."""
+        return await answer_columns(self.runtime, columns.model_dump(by_alias=True), ctx)
+
+    @bentoml.api(route="/metadata")
+    def metadata(self, ctx: bentoml.Context) -> Metadata:
+        """The served model: name, version, stage, features, metrics, config fingerprint (also GET /metadata)."""
+        return describe(self.runtime, ctx)
+
+
+{spec.class_name}.add_asgi_middleware(ServiceGuard, spec=SPEC)
 '''
 
 
-def render_bentofile(plan: Plan, config: ProjectConfig) -> str:
-    class_name = "".join(part.capitalize() for part in re.split(r"[^A-Za-z0-9]+", config.serving.service_name) if part)
+def render_bentofile(plan: Plan) -> str:
+    spec = plan.service
     lines = [
         f"# Generated by mlops-declare from the config with fingerprint {plan.config_fingerprint}.",
-        "# Do not edit; regenerate with `mlops-declare compile`. Build with `mlops-declare build`.",
-        f"service: \"service:{class_name or 'Predictor'}\"",
+        "# Do not edit; regenerate with `mlops-declare compile`. Build with `mlops-declare build`,",
+        "# which adds the verified model package, the registry address and pinned requirements.",
+        f'service: "service:{spec.class_name}"',
         "labels:",
-        f"  project: {config.project.name}",
-        f"  model: \"{plan.service.model}\"",
-        f"  config_fingerprint: \"{plan.config_fingerprint}\"",
+        f"  project: {plan.project}",
+        f'  model: "{spec.model}"',
+        f'  config_fingerprint: "{plan.config_fingerprint}"',
         "include:",
-        "  - \"service.py\"",
+        '  - "service.py"',
         "python:",
         "  packages:",
         "    - mlops_declare",
         "docker:",
-        "  python_version: \"3.11\"",
+        '  python_version: "3.11"',
     ]
     return "\n".join(lines) + "\n"
 
 
-def render_service_project(plan: Plan, config: ProjectConfig, source: str) -> dict[str, str]:
+def render_service_project(plan: Plan, source: str) -> dict[str, str]:
     directory = plan.service.directory
     return {
-        f"{directory}/service.py": render_service(plan, config, source),
-        f"{directory}/bentofile.yaml": render_bentofile(plan, config),
+        f"{directory}/service.py": render_service(plan, source),
+        f"{directory}/bentofile.yaml": render_bentofile(plan),
     }

@@ -1,4 +1,4 @@
-"""Schema of the `serving` group: model reference, inputs, resources, batching, limits, rollout."""
+"""Schema of the `serving` group: model reference, inputs, resources, batching, limits, rollout, inference log, auth."""
 
 from __future__ import annotations
 
@@ -56,6 +56,17 @@ class Limits(StrictModel):
     """Largest number of records in one request."""
 
 
+class InferenceLog(StrictModel):
+    """How the background writer queues and rotates the inference log (format: mlops_declare/seams.py)."""
+
+    queue_size: PositiveInt = 10_000
+    """Rows waiting for the background writer; when full, rows are dropped and counted, never waited for."""
+    part_max_rows: PositiveInt = 50_000
+    """A Parquet part is closed after this many rows ..."""
+    part_max_seconds: PositiveFloat = 60.0
+    """... or this many seconds after its first row, whichever comes first."""
+
+
 class Rollout(StrictModel):
     """How a new version takes traffic."""
 
@@ -101,7 +112,15 @@ class ServingConfig(StrictModel):
     rollout: Rollout = Field(default_factory=Rollout)
     """Traffic policy for new versions."""
     log_inferences: bool = True
-    """Record inputs and outputs for monitoring."""
+    """Record inputs and outputs for monitoring (details in `inference_log`)."""
+    log_sample_rate: Fraction = 1.0
+    """Share of requests written to the inference log."""
+    inference_log: InferenceLog = Field(default_factory=InferenceLog)
+    """Queue and rotation of the inference log."""
+    reload_s: PositiveFloat = 30.0
+    """How often a replica asks the registry whether the served stage or alias moved."""
+    api_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    """Name of the environment variable holding the API key; when set, requests need header `X-API-Key`."""
 
     _model_is_a_reference = field_validator("model")(check_model_reference)
 

@@ -1,0 +1,104 @@
+"""`mlops-declare serve [REF]` (BentoML on the compiled project) and `mlops-declare build [REF]` (a bento)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from mlops_declare.cli import add_config_arguments
+
+SERVE_FOLDER = "serve"
+"""Under project.home: the service project compiled with the command line's overrides."""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    serve = subparsers.add_parser(
+        "serve",
+        help="serve a registered model with BentoML (default serving.model)",
+        description="Serve REF (default serving.model, e.g. breast_cancer@production) with `bentoml serve`; "
+        "the service follows the stage or alias and swaps in new versions live.",
+    )
+    _reference(serve)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help="port (default serving.port)")
+    add_config_arguments(serve)
+    serve.set_defaults(handler=run_serve)
+    build = subparsers.add_parser(
+        "build",
+        help="build a bento: service, verified model package, pinned requirements, Dockerfile",
+        description="Build the bento of REF (default serving.model); `bentoml serve TAG` then needs no project folder.",
+    )
+    _reference(build)
+    build.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_config_arguments(build)
+    build.set_defaults(handler=run_build)
+
+
+def _reference(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model", dest="reference", default=None, metavar="REF",
+        help="NAME@STAGE_OR_ALIAS, NAME:VERSION or NAME:latest (default serving.model); "
+        "a first positional argument without '=' is taken as REF too",
+    )
+
+
+def _split_reference(args: argparse.Namespace) -> tuple[str | None, list[str]]:
+    overrides = list(args.overrides)
+    reference = args.reference
+    if overrides and "=" not in overrides[0]:
+        reference = reference or overrides.pop(0)
+    return reference, overrides
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from mlops_declare.compiler import compile_outputs
+    from mlops_declare.config import load_config
+    from mlops_declare.registry import Registry
+    from mlops_declare.serve.bento import resolve_served
+    from mlops_declare.serve.runtime import OVERRIDES_VARIABLE, PROJECT_ROOT_VARIABLE
+
+    reference, overrides = _split_reference(args)
+    if reference is not None:
+        overrides.append(f"serving.model={reference}")
+    root = Path(args.config_dir).resolve().parent
+    loaded = load_config(args.config_dir, overrides)
+    plan, files = compile_outputs(loaded)
+    spec = plan.service
+    with Registry.from_config(loaded.config.registry, root) as registry:
+        record = resolve_served(registry, spec.model)
+    target = loaded.config.project.home_path(root) / SERVE_FOLDER / spec.directory
+    target.mkdir(parents=True, exist_ok=True)
+    from mlops_declare.atomic import write_text_atomic
+
+    for path, text in files.items():
+        if path.startswith(f"{spec.directory}/"):
+            write_text_atomic(target / Path(path).name, text)
+    env = {**os.environ, PROJECT_ROOT_VARIABLE: str(root), OVERRIDES_VARIABLE: json.dumps(overrides)}
+    port = args.port or spec.port
+    print(f"serving {spec.model} (now {record.ref}) on http://{args.host}:{port}", file=sys.stderr)
+    command = [sys.executable, "-m", "bentoml", "serve", f"service:{spec.class_name}",
+               "--working-dir", str(target), "--host", args.host, "--port", str(port)]
+    sys.stderr.flush()
+    os.execve(sys.executable, command, env)  # bentoml serve takes over this process, signals included
+    return 0
+
+
+def run_build(args: argparse.Namespace) -> int:
+    from mlops_declare.config import load_config
+    from mlops_declare.serve import build_bento
+
+    reference, overrides = _split_reference(args)
+    root = Path(args.config_dir).resolve().parent
+    loaded = load_config(args.config_dir, overrides)
+    result = build_bento(loaded, root, reference)
+    if args.json:
+        print(json.dumps(result, indent=2, sort_keys=True))
+    else:
+        print(f"built bento {result['tag']} serving {result['model']}")
+        print(f"  path: {result['path']}")
+        print(f"  serve it: bentoml serve {result['tag']}")
+        print(f"  container: bentoml containerize {result['tag']}")
+    return 0

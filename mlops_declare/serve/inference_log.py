@@ -1,0 +1,156 @@
+"""The inference log writer: a bounded queue drained by one background thread into hive-partitioned Parquet.
+
+Format and location are the contract in mlops_declare/seams.py. A request never waits for the
+writer: `submit` drops the row (and counts it) when the queue is full. A part closes after
+`part_max_rows` rows or `part_max_seconds`, is written to a dot-prefixed temporary name, fsynced and
+renamed, so readers never see a partial file; `close` flushes what is queued.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from mlops_declare.seams import INFERENCE_LOG_COLUMNS, INFERENCE_LOG_VERSION
+
+LOGGER = logging.getLogger("mlops_declare.serve")
+
+_STOP = object()
+
+
+class InferenceLogWriter:
+    """Owns the writer thread; `submit` is cheap and never blocks."""
+
+    def __init__(
+        self,
+        folder: Path,
+        features: Sequence[tuple[str, str]],
+        class_names: Sequence[str] | None,
+        queue_size: int,
+        part_max_rows: int,
+        part_max_seconds: float,
+        on_drop: Callable[[int], None] | None = None,
+    ) -> None:
+        self.folder = Path(folder)
+        self.features = [(name, kind) for name, kind in features if name not in INFERENCE_LOG_COLUMNS]
+        self.class_names = list(class_names) if class_names is not None else None
+        self.part_max_rows = part_max_rows
+        self.part_max_seconds = part_max_seconds
+        self.dropped = 0
+        self._on_drop = on_drop
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
+        self._sequence = 0
+        self._thread = threading.Thread(target=self._run, name="inference-log-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Queue rows for writing; rows that do not fit are dropped and counted."""
+        for position, row in enumerate(rows):
+            try:
+                self._queue.put_nowait(row)
+            except queue.Full:
+                lost = len(rows) - position
+                self.dropped += lost
+                if self._on_drop is not None:
+                    self._on_drop(lost)
+                return
+
+    def close(self, timeout_s: float = 30.0) -> None:
+        """Write everything queued, then stop the thread."""
+        if not self._thread.is_alive():
+            return
+        try:
+            self._queue.put(_STOP, timeout=timeout_s)
+        except queue.Full:
+            LOGGER.warning("inference log: queue still full at shutdown; %d queued rows are lost", self._queue.qsize())
+            return
+        self._thread.join(timeout_s)
+
+    def _run(self) -> None:
+        pending: list[Mapping[str, Any]] = []
+        opened_at = 0.0
+        while True:
+            wait = max(0.05, self.part_max_seconds - (time.monotonic() - opened_at)) if pending else 1.0
+            try:
+                item = self._queue.get(timeout=wait)
+            except queue.Empty:
+                item = None
+            if item is _STOP:
+                self._flush(pending)
+                return
+            if item is not None:
+                if not pending:
+                    opened_at = time.monotonic()
+                pending.append(item)
+            due = pending and (len(pending) >= self.part_max_rows or time.monotonic() - opened_at >= self.part_max_seconds)
+            if due:
+                self._flush(pending)
+                pending = []
+
+    def _flush(self, rows: list[Mapping[str, Any]]) -> None:
+        if not rows:
+            return
+        by_day: dict[str, list[Mapping[str, Any]]] = {}
+        for row in rows:
+            by_day.setdefault(row["timestamp"].strftime("%Y-%m-%d"), []).append(row)
+        for day, day_rows in sorted(by_day.items()):
+            try:
+                self._write_part(day, day_rows)
+            except Exception:  # a full disk must not take the service down; the rows are counted as dropped
+                LOGGER.exception("inference log: could not write %d rows for %s", len(day_rows), day)
+                self.dropped += len(day_rows)
+                if self._on_drop is not None:
+                    self._on_drop(len(day_rows))
+
+    def _write_part(self, day: str, rows: list[Mapping[str, Any]]) -> Path:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pylist([dict(row) for row in rows], schema=self.schema())
+        folder = self.folder / f"date={day}"
+        folder.mkdir(parents=True, exist_ok=True)
+        self._sequence += 1
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+        name = f"part-{stamp}-{os.getpid()}-{self._sequence:06d}.parquet"
+        temporary = folder / f".{name}.tmp"
+        with open(temporary, "wb") as stream:
+            pq.write_table(table, stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, folder / name)
+        from mlops_declare.atomic import fsync_directory
+
+        fsync_directory(folder)
+        return folder / name
+
+    def schema(self) -> Any:
+        """The Arrow schema of a part (seams.py), with the feature columns and the format metadata."""
+        import pyarrow as pa
+
+        types = {"numeric": pa.float64(), "categorical": pa.string(), "image": pa.list_(pa.float64())}
+        fields = [
+            pa.field("request_id", pa.string()),
+            pa.field("timestamp", pa.timestamp("us", tz="UTC")),
+            pa.field("model_name", pa.string()),
+            pa.field("model_version", pa.int64()),
+            pa.field("variant", pa.string()),
+            pa.field("served", pa.bool_()),
+            pa.field("latency_ms", pa.float64()),
+            pa.field("prediction", pa.string()),
+            pa.field("prediction_value", pa.float64()),
+            pa.field("probabilities", pa.list_(pa.float64())),
+        ]
+        fields += [pa.field(name, types.get(kind, pa.float64())) for name, kind in self.features]
+        metadata = {
+            "mlops_declare.inference_log_version": INFERENCE_LOG_VERSION,
+            "mlops_declare.class_names": json.dumps(self.class_names),
+        }
+        return pa.schema(fields, metadata=metadata)
