@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from mlops_declare.registry.artifacts import ManifestEntry
 from mlops_declare.registry.errors import RegistryError
@@ -16,7 +16,10 @@ from mlops_declare.registry.gates import GateDecision
 
 VERSION_STATUSES = ("ready", "archived", "deleted")
 """ready: live; archived: displaced from a single-holder stage and holding nothing; deleted: gone from listings."""
-DEPLOYMENT_STATUSES = ("building", "deployed", "failed", "retired")
+DeploymentStatus = Literal["built", "serving", "refused", "stopped"]
+"""built: a bento of the version was built; serving: a replica serves it; refused: a replica refused it
+(verification failed, the old version kept serving); stopped: a replica stopped serving it."""
+DEPLOYMENT_STATUSES: tuple[str, ...] = get_args(DeploymentStatus)
 EVENT_KINDS = (
     "registered",
     "evaluated",
@@ -145,19 +148,24 @@ class PromotionResult:
 
 @dataclass(frozen=True)
 class DeploymentRecord:
-    """Where a version runs and in which state since when."""
+    """One entry of a model's deployment log: a version was built or served somewhere, or refused or stopped there.
+
+    `target` is `bento:<tag>` for a built bento or `service:<name>@<host>` for a running replica
+    (see the deployed-reference seam in `mlops_declare.seams`).
+    """
 
     name: str
     version: int
-    service: str
-    bento_tag: str | None
-    endpoint: str | None
-    status: str
-    since: datetime
+    target: str
+    status: DeploymentStatus
+    actor: str
+    details: Mapping[str, Any]
+    recorded_at: datetime
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        data["since"] = self.since.isoformat()
+        data["details"] = dict(self.details)
+        data["recorded_at"] = self.recorded_at.isoformat()
         return data
 
 

@@ -17,6 +17,7 @@ from mlops_declare.registry import (
     Registry,
     RegistryError,
 )
+from mlops_declare.registry.database import head_revision
 from mlops_declare.registry.models import Event
 from tests.unit.registry.support import Backend
 
@@ -243,28 +244,50 @@ def test_the_event_log_is_append_only_in_the_database(registry: Registry, packag
 
 def test_deployment_records(registry: Registry, packages: Any) -> None:
     registry.register("digits", packages())
-    registry.record_deployment("digits:1", "digits-api", "building", bento_tag="digits:abc")
+    registry.register("digits", packages())
+    registry.record_deployment("digits:1", "bento:digits_service:abc123", "built", actor="deploy")
+    registry.record_deployment("digits:1", "service:digits_service@10.0.0.5:3000", "serving")
     record = registry.record_deployment(
-        "digits:1", "digits-api", "deployed", bento_tag="digits:abc", endpoint="http://127.0.0.1:3000"
+        "digits:2",
+        "service:digits_service@10.0.0.5:3000",
+        "refused",
+        details={"error": "manifest mismatch", "endpoint": "http://10.0.0.5:3000"},
     )
-    assert record.status == "deployed"
-    assert [(d.service, d.status, d.endpoint) for d in registry.deployments("digits")] == [
-        ("digits-api", "deployed", "http://127.0.0.1:3000")
+    assert (record.version, record.status, record.details["error"]) == (2, "refused", "manifest mismatch")
+    listed = registry.deployments("digits")
+    assert [(d.version, d.target, d.status) for d in listed] == [
+        (2, "service:digits_service@10.0.0.5:3000", "refused"),
+        (1, "service:digits_service@10.0.0.5:3000", "serving"),
+        (1, "bento:digits_service:abc123", "built"),
     ]
-    assert kinds(registry).count("deployed") == 2
-    with pytest.raises(RegistryError, match="status 'live' is not allowed"):
-        registry.record_deployment("digits:1", "digits-api", "live")
-    with pytest.raises(RegistryError, match="service name"):
-        registry.record_deployment("digits:1", "../api", "deployed")
+    assert listed[-1].actor == "deploy" and listed[0].details == {
+        "error": "manifest mismatch",
+        "endpoint": "http://10.0.0.5:3000",
+    }
+    assert listed[0].recorded_at >= listed[-1].recorded_at
+    assert [d.status for d in registry.deployments("digits", limit=1)] == ["refused"]
+    assert kinds(registry).count("deployed") == 3
+    with pytest.raises(
+        RegistryError, match="status 'deployed' is not allowed; allowed: 'built', 'serving', 'refused', 'stopped'"
+    ):
+        registry.record_deployment("digits:1", "bento:digits:abc", "deployed")
+    with pytest.raises(RegistryError, match="did you mean 'serving'"):
+        registry.record_deployment("digits:1", "bento:digits:abc", "servng")
+    for target in ("digits-api", "bento:../x", "service:api", "service:@host", "k8s:api@host", "bento:" + "a" * 130):
+        with pytest.raises(RegistryError, match="deployment target"):
+            registry.record_deployment("digits:1", target, "built")
+    with pytest.raises(RegistryError, match="not plain JSON"):
+        registry.record_deployment("digits:1", "bento:digits:abc", "built", details={"when": object()})
+    assert kinds(registry).count("deployed") == 3
 
 
 def test_every_table_has_the_registry_prefix(registry: Registry) -> None:
     from sqlalchemy import inspect
 
     tables = inspect(registry.engine).get_table_names()
-    assert tables and all(name.startswith("registry_") for name in tables)
+    assert tables and all(name.startswith(("registry_", "monitoring_")) for name in tables)
     with registry.engine.connect() as connection:
-        assert connection.execute(text("SELECT version_num FROM registry_alembic_version")).scalar() == "0001"
+        assert connection.execute(text("SELECT version_num FROM registry_alembic_version")).scalar() == head_revision()
 
 
 def test_resolve_by_stage_alias_and_number_agree(registry: Registry, packages: Any) -> None:
