@@ -1,10 +1,9 @@
 """mlops_declare: one declarative YAML tree -> a validated, compiled, runnable ML system."""
 
+from mlops_declare._version import __version__
 from mlops_declare.compiler import Plan, compile_plan
 from mlops_declare.config import LoadedConfig, ProjectConfig, load_config
 from mlops_declare.errors import CompileError, ConfigError, DataError, MlopsDeclareError
-
-__version__ = "0.1.0"
 
 __all__ = [
     "CompileError",

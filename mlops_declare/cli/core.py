@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from mlops_declare.cli import add_config_arguments
+from mlops_declare.compiler.catalogue import DAG_ROLES
+from mlops_declare.errors import MlopsDeclareError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -41,7 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     run = subparsers.add_parser("run", help="run the pipeline locally: every implemented step in order", description="Run the compiled pipeline locally, in plan order, for one logical date.")
     add_config_arguments(run)
     run.add_argument("--logical-date", default=None, help="YYYY-MM-DD the run is for (default: today, UTC)")
-    run.add_argument("--run-id", default=None, help="run directory name (default: derived from project, date and config)")
+    run.add_argument("--run-id", default=None, help="run directory name (default: derived from project, DAG, date and config)")
+    run.add_argument("--dag", default="training", choices=DAG_ROLES, help="which DAG's steps to run (default: training)")
     run.set_defaults(handler=run_run)
 
 
@@ -51,12 +54,6 @@ def _load(args: argparse.Namespace) -> Any:
     return load_config(args.config_dir, args.overrides)
 
 
-def _implemented_steps() -> tuple[str, ...]:
-    from mlops_declare.steps import available_steps
-
-    return available_steps()
-
-
 def _compile(args: argparse.Namespace) -> tuple[Any, Any, dict[str, str], Path]:
     from mlops_declare.compiler import compile_outputs
     from mlops_declare.project import project_root_for
@@ -64,7 +61,7 @@ def _compile(args: argparse.Namespace) -> tuple[Any, Any, dict[str, str], Path]:
     loaded = _load(args)
     root = project_root_for(args.config_dir)
     source = Path(args.config_dir).name if Path(args.config_dir).is_absolute() else Path(args.config_dir).as_posix()
-    plan, files = compile_outputs(loaded, _implemented_steps(), source=source)
+    plan, files = compile_outputs(loaded, source=source)
     return loaded, plan, files, root
 
 
@@ -131,7 +128,7 @@ def run_plan(args: argparse.Namespace) -> int:
         return 0
     print(f"project {plan.project}: config fingerprint {plan.config_fingerprint[:12]}, plan {plan.fingerprint[:12]}")
     for dag in plan.dags:
-        print(f"DAG {dag.dag_id} (schedule {dag.schedule}): {' -> '.join(dag.steps)}")
+        print(f"DAG {dag.dag_id} (schedule: {dag.schedule.describe()}): {' -> '.join(dag.steps)}")
     print(f"service {plan.service.name}: serves {plan.service.model}")
     print(diff_outputs(root, files).summary())
     return 0
@@ -157,15 +154,20 @@ def run_run(args: argparse.Namespace) -> int:
     loaded, plan, _files, root = _compile(args)
     logical_date = args.logical_date or datetime.datetime.now(datetime.UTC).date().isoformat()
     _check_date(logical_date)
-    run_id = args.run_id or f"{plan.project}_{logical_date}_{loaded.fingerprint[:8]}"
-    steps = tuple(step.name for step in plan.steps)
-    print(f"run {run_id}: {' -> '.join(steps)}")
+    dag = next((dag for dag in plan.dags if dag.role == args.dag), None)
+    if dag is None:
+        roles = ", ".join(dag.role for dag in plan.dags)
+        raise MlopsDeclareError(f"--dag {args.dag}: the plan has no {args.dag} DAG (it has: {roles})")
+    run_id = args.run_id or f"{plan.project}_{args.dag}_{logical_date}_{loaded.fingerprint[:8]}"
+    print(f"run {run_id}: {' -> '.join(dag.steps)}")
 
-    def report(name: str, result: dict[str, Any]) -> None:
-        print(f"  {name}: done; {_summary(result)}")
+    def report(name: str, result: dict[str, Any] | None, skipped: str | None) -> None:
+        print(f"  {name}: skipped; {skipped}" if result is None else f"  {name}: done; {_summary(result)}")
 
-    run_pipeline(loaded, root, run_id, logical_date, steps, on_step=report)
-    print(f"run {run_id} finished; results in {Path(loaded.config.project.home) / 'runs' / run_id}")
+    outcome = run_pipeline(loaded, root, run_id, logical_date, dag.steps, on_step=report)
+    closed = outcome.gates_closed
+    ending = f"ended at gate {closed[0]!r}: {'not promoted' if closed[0] == 'promote' else 'gate closed'}" if closed else "finished"
+    print(f"run {run_id} {ending}; results in {loaded.config.project.home_path(root) / 'runs' / run_id}")
     return 0
 
 

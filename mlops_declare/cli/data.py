@@ -37,8 +37,7 @@ def run_data(args: argparse.Namespace) -> int:
     loaded = load_config(args.config_dir, args.overrides)
     data = loaded.config.data
     root = project_root_for(args.config_dir)
-    home = Path(loaded.config.project.home)
-    home = home if home.is_absolute() else root / home
+    home = loaded.config.project.home_path(root)
     datasets = home / "data" / data.name
     incoming = Path(args.output_dir) if args.output_dir else datasets / f".incoming-{uuid.uuid4().hex[:8]}"
     try:

@@ -1,4 +1,5 @@
-"""`mlops-declare registry ...`: list, show, register, promote, alias, rollback, history, load, delete, verify, gc.
+"""`mlops-declare registry ...`: list, show, register, promote, alias, rollback, history, deployments, load,
+delete, verify, gc, upgrade.
 
 Every verb reads the registry URLs from the config (relative paths against the project root,
 the config directory's parent), prints a readable table, or JSON with `--json`.
@@ -22,10 +23,12 @@ VERBS: dict[str, str] = {
     "alias": "point an alias (e.g. champion) at a version",
     "rollback": "return a stage to its previous holder",
     "history": "the audit log of a model: who, when, from -> to, why",
+    "deployments": "where a model's versions were built and served, newest first",
     "load": "copy a version's verified package to a directory",
     "delete": "remove a version from listings (gc frees its files)",
     "verify": "check every stored artefact against its sha256 manifest",
     "gc": "remove store directories no version points at",
+    "upgrade": "migrate the registry database to this version's schema (read-only opens never migrate)",
 }
 
 
@@ -112,6 +115,11 @@ def _history_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stage", default=None, help="only events of this stage or alias (what held it, when)")
 
 
+def _deployments_arguments(parser: argparse.ArgumentParser) -> None:
+    _name_argument(parser)
+    parser.add_argument("--limit", type=int, default=None, metavar="N", help="only the N newest records")
+
+
 def _load_arguments(parser: argparse.ArgumentParser) -> None:
     _ref(parser)
     parser.add_argument("--to", default=None, help="destination directory (default: <home>/cache)")
@@ -141,10 +149,12 @@ ARGUMENTS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "alias": _alias_arguments,
     "rollback": _rollback_arguments,
     "history": _history_arguments,
+    "deployments": _deployments_arguments,
     "load": _load_arguments,
     "delete": _delete_arguments,
     "verify": lambda parser: None,
     "gc": _gc_arguments,
+    "upgrade": lambda parser: None,
 }
 
 
@@ -155,8 +165,9 @@ def run_verb(verb: str, args: argparse.Namespace) -> int:
 
     loaded = load_config(args.config_dir, args.overrides)
     root = project_root_for(args.config_dir)
-    home = Path(loaded.config.project.home)
-    cache = home if home.is_absolute() else root / home
+    if verb == "upgrade":
+        return _upgrade(loaded.config.registry, root, args)
+    cache = loaded.config.project.home_path(root)
     with Registry.from_config(loaded.config.registry, root, cache_dir=cache / "cache") as registry:
         return HANDLERS[verb](registry, args, loaded)
 
@@ -306,6 +317,46 @@ def _history(registry: Any, args: argparse.Namespace, _loaded: Any) -> int:
     return 0
 
 
+def _deployments(registry: Any, args: argparse.Namespace, _loaded: Any) -> int:
+    records = registry.deployments(args.name, limit=args.limit)
+    if args.json:
+        return _print_json([record.to_dict() for record in records])
+    rows = [
+        [
+            _when(record.recorded_at),
+            record.version,
+            record.target,
+            record.status,
+            record.actor,
+            _details_text(record.details),
+        ]
+        for record in records
+    ]
+    _print_table(["WHEN", "VERSION", "TARGET", "STATUS", "WHO", "DETAILS"], rows)
+    return 0
+
+
+def _upgrade(config: Any, root: Path, args: argparse.Namespace) -> int:
+    """Migrate the database only: no artefact store is opened and no model is read."""
+    from mlops_declare.registry import resolve_store_urls
+    from mlops_declare.registry.database import create_registry_engine, redacted_url, upgrade_to_head
+
+    store_url, _artifact_url = resolve_store_urls(config, root)
+    engine = create_registry_engine(store_url)
+    try:
+        before, after = upgrade_to_head(engine)
+    finally:
+        engine.dispose()
+    database = redacted_url(store_url)
+    if args.json:
+        return _print_json({"database": database, "from": before, "to": after, "changed": before != after})
+    if before == after:
+        print(f"registry database {database}: schema already at revision {after}")
+    else:
+        print(f"registry database {database}: schema upgraded from revision {before or '(empty)'} to {after}")
+    return 0
+
+
 def _load(registry: Any, args: argparse.Namespace, _loaded: Any) -> int:
     path = registry.load(args.ref, args.to)
     if args.json:
@@ -359,6 +410,7 @@ HANDLERS: dict[str, Callable[[Any, argparse.Namespace, Any], int]] = {
     "alias": _alias,
     "rollback": _rollback,
     "history": _history,
+    "deployments": _deployments,
     "load": _load,
     "delete": _delete,
     "verify": _verify,
@@ -402,6 +454,10 @@ def _labels_text(labels: Mapping[str, Sequence[int]]) -> str:
     return (
         ", ".join(f"{label}={','.join(str(v) for v in versions)}" for label, versions in sorted(labels.items())) or "-"
     )
+
+
+def _details_text(details: Mapping[str, Any]) -> str:
+    return " ".join(f"{key}={value}" for key, value in sorted(details.items())) or "-"
 
 
 def _datasets_text(datasets: Mapping[str, Any]) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import secrets
 from pathlib import Path
@@ -56,22 +57,27 @@ def run_train(args: argparse.Namespace) -> int:
 
 def train_once(loaded: Any, config_dir: str, run_id: str, logical_date: str, fast_dev_run: bool) -> dict[str, Any]:
     """Data steps then the train step in run `run_id`; DDP workers reuse rank 0's data and record nothing."""
+    from mlops_declare.atomic import write_json_atomic
     from mlops_declare.project import project_root_for
-    from mlops_declare.steps import STEP_FUNCTIONS, StepContext, read_results, run_step, safe_run_id, write_json_atomic
+    from mlops_declare.steps import StepContext, UpstreamResults, run_step, safe_run_id
     from mlops_declare.steps.train import TRAIN_COMMAND_VARIABLE, check_before_data, train
 
     check_before_data(loaded, fast_dev_run)
     root = project_root_for(config_dir)
     os.environ[TRAIN_COMMAND_VARIABLE] = run_id
-    worker = _is_ddp_worker()
-    if not worker:
-        for step in DATA_STEPS:
-            if step in STEP_FUNCTIONS:
-                run_step(step, loaded, root, run_id, logical_date)
     context = StepContext(loaded, root, safe_run_id(run_id), logical_date)
-    context = StepContext(loaded, root, context.run_id, logical_date, read_results(context.run_dir))
+    results: dict[str, Any] = {}
+    if _is_ddp_worker():
+        # Lightning re-ran this command for rank > 0 on the same node: rank 0 has prepared the data
+        # in this run directory already and recorded its results there.
+        for step in DATA_STEPS:
+            results[step] = json.loads((context.run_dir / "steps" / f"{step}.json").read_text(encoding="utf-8"))
+    else:
+        for step in DATA_STEPS:
+            results[step] = run_step(step, loaded, root, run_id, logical_date, results)
+    context = StepContext(loaded, root, context.run_id, logical_date, UpstreamResults("train", DATA_STEPS, results))
     result = train(context, fast_dev_run=fast_dev_run)
-    if not worker and result.get("package_dir"):
+    if not _is_ddp_worker() and result.get("package_dir"):
         write_json_atomic(context.run_dir / "steps" / "train.json", result)
     return result
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from mlops_declare.compiler.airflow import render_dags
 from mlops_declare.compiler.bentoml import render_service_project
 from mlops_declare.compiler.checks import cross_group_problems
@@ -18,13 +16,14 @@ def render_outputs(plan: Plan, loaded: LoadedConfig, source: str) -> dict[str, s
     """Every generated file, keyed by path relative to the project root; same plan, same bytes."""
     files = {PLAN_FILE: plan.to_json()}
     files.update(render_dags(plan, source))
-    files.update(render_service_project(plan, loaded.config, source))
+    files.update(render_service_project(plan, source))
     files.update({f"{SCHEMA_DIR}/{name}": text for name, text in render_schemas().items()})
     return dict(sorted(files.items()))
 
 
-def compile_outputs(loaded: LoadedConfig, implemented: Iterable[str], source: str = "conf") -> tuple[Plan, dict[str, str]]:
-    plan = compile_plan(loaded, implemented)
+def compile_outputs(loaded: LoadedConfig, source: str = "conf") -> tuple[Plan, dict[str, str]]:
+    """The plan of the whole step catalogue and every file it renders to."""
+    plan = compile_plan(loaded)
     return plan, render_outputs(plan, loaded, source)
 
 

@@ -125,8 +125,9 @@ def check_orchestration(config: ProjectConfig) -> Iterator[Problem]:
     orchestration = config.orchestration
     if orchestration.triggers.new_data and not orchestration.triggers.data_asset:
         yield "orchestration.triggers.data_asset", "new_data triggering needs the URI of the asset to watch, e.g. file:///data/incoming"
-    if orchestration.task_runner != "celery" and orchestration.queue is not None:
-        yield "orchestration.queue", f"queues apply to task_runner 'celery', not {orchestration.task_runner!r}"
+    for key in ("queue", "training_queue"):
+        if orchestration.task_runner != "celery" and getattr(orchestration, key) is not None:
+            yield f"orchestration.{key}", f"queues apply to task_runner 'celery', not {orchestration.task_runner!r}"
 
 
 def check_registry(config: ProjectConfig) -> Iterator[Problem]:
@@ -140,7 +141,38 @@ def check_registry(config: ProjectConfig) -> Iterator[Problem]:
             yield "serving.model", f"{reference!r} names stage or alias {label!r}, which the registry does not declare; declared: {', '.join(sorted(stage_names))}"
 
 
+def check_serving(config: ProjectConfig) -> Iterator[Problem]:
+    """Batching against the limits and the IO; rollout candidates and log columns against the other groups."""
+    from mlops_declare.seams import INFERENCE_LOG_COLUMNS
+
+    serving = config.serving
+    batching, limits = serving.batching, serving.limits
+    if batching.enabled and batching.max_latency_ms >= limits.timeout_s * 1000:
+        yield "serving.batching.max_latency_ms", (
+            f"a request may wait {batching.max_latency_ms} ms for a batch but the deadline is {limits.timeout_s} s "
+            "(serving.limits.timeout_s); lower max_latency_ms"
+        )
+    features = declared_features(config.data)
+    if batching.enabled and features is not None and any(f.type == "image" for f in features) and batching.max_batch_size > 4096:
+        yield "serving.batching.max_batch_size", f"{batching.max_batch_size} images per forward pass is more than 4096; lower it"
+    for feature in features or []:
+        if feature.name in INFERENCE_LOG_COLUMNS:
+            yield "data.columns.features", (
+                f"feature {feature.name!r} has the name of a fixed inference-log column; rename it "
+                f"(taken: {', '.join(INFERENCE_LOG_COLUMNS)})"
+            )
+    candidate = serving.rollout.candidate
+    if candidate is not None and "@" in candidate:
+        label = candidate.split("@", 1)[1]
+        labels = {stage.name for stage in config.registry.stages} | set(config.registry.aliases)
+        if label not in labels:
+            yield "serving.rollout.candidate", f"{candidate!r} names stage or alias {label!r}, which the registry does not declare; declared: {', '.join(sorted(labels))}"
+    if candidate is not None and candidate == (serving.model or f"{config.model.name}@production"):
+        yield "serving.rollout.candidate", f"the candidate {candidate!r} is the served model itself"
+
+
 CHECKS: tuple[Callable[[ProjectConfig], Iterator[Problem]], ...] = (
+    check_serving,
     check_precision,
     check_metrics,
     check_features,

@@ -2,47 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mlops_declare.config import LoadedConfig, fingerprint_of
+from mlops_declare._version import __version__
+from mlops_declare.compiler.catalogue import (
+    DAG_ROLES,
+    STEPS,
+    DagRole,
+    StepDeclaration,
+    catalogue_problems,
+    producers_of,
+)
+from mlops_declare.config import LoadedConfig, ProjectConfig, fingerprint_of
 from mlops_declare.config.data import declared_features
+from mlops_declare.config.serving import Batching, InferenceLog, Limits, Resources, Rollout
+from mlops_declare.errors import CompileError, ConfigIssue
+from mlops_declare.seams import promoted_asset_uri, retrain_asset_uri
 
 GENERATOR = "mlops-declare"
-GENERATOR_VERSION = "0.1.0"
-
-DagName = Literal["training", "monitoring"]
-
-
-class StepSpec(BaseModel):
-    """What the compiler knows about a step: its DAG, inputs, outputs and purpose."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    name: str
-    dag: DagName
-    description: str
-    inputs: tuple[str, ...] = ()
-    outputs: tuple[str, ...] = ()
-
-
-STEP_CATALOGUE: tuple[StepSpec, ...] = (
-    StepSpec(name="snapshot_config", dag="training", description="Record the validated config and its fingerprint in the run directory.", outputs=("config_snapshot",)),
-    StepSpec(name="ingest", dag="training", description="Load the sources, apply transforms, check expectations, split, fit preprocessing, profile.", inputs=("config_snapshot",), outputs=("dataset", "validation_report", "reference_profile", "preprocessing")),
-    StepSpec(name="validate_data", dag="training", description="Stop the run when a `fail` expectation did not hold.", inputs=("validation_report",)),
-    StepSpec(name="train", dag="training", description="Train with Lightning at the configured precision, prune, export the model package.", inputs=("dataset", "preprocessing"), outputs=("model_package",)),
-    StepSpec(name="evaluate", dag="training", description="Compute torchmetrics metrics on val and test.", inputs=("model_package", "dataset"), outputs=("metrics",)),
-    StepSpec(name="gate", dag="training", description="Compare the metrics with the stage gates.", inputs=("metrics",), outputs=("gate_decision",)),
-    StepSpec(name="register", dag="training", description="Register the package with lineage in the model registry.", inputs=("model_package", "metrics"), outputs=("model_version",)),
-    StepSpec(name="promote", dag="training", description="Promote the version through the configured gates.", inputs=("model_version", "gate_decision")),
-    StepSpec(name="build_service", dag="training", description="Build the BentoML service for the promoted version.", inputs=("model_version",), outputs=("bento",)),
-    StepSpec(name="deploy", dag="training", description="Roll the bento out per serving.rollout.", inputs=("bento",)),
-    StepSpec(name="monitor", dag="monitoring", description="Compare recent inputs with the reference profile; alert and trigger retraining on drift.", inputs=("reference_profile",), outputs=("drift_report",)),
-)
-"""Every step the system knows, in pipeline order; a plan holds only the implemented ones."""
-
+GENERATOR_VERSION = __version__
 
 class ArtefactSpec(BaseModel):
     """A file or record a step produces, and where it lives."""
@@ -55,28 +35,171 @@ class ArtefactSpec(BaseModel):
     produced_by: str
 
 
-class DagSpec(BaseModel):
-    """One generated Airflow DAG."""
+class TaskSettings(BaseModel):
+    """Airflow task settings from `orchestration` (the DAG's default_args)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    dag_id: str
-    file: str
-    schedule: str | None
-    steps: tuple[str, ...]
-    edges: tuple[tuple[str, str], ...]
+    owner: str
+    retries: int
+    retry_delay_minutes: int
+    execution_timeout_minutes: int
+    queue: str | None
+    pool: str | None
 
 
-class ServiceSpec(BaseModel):
-    """The generated BentoML service project."""
+class TaskSpec(BaseModel):
+    """One task of a generated DAG: which step it runs, whose results it receives, what it gates or emits."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str
+    description: str
+    upstream: tuple[str, ...]
+    """Steps whose results this task receives (the producers of its inputs); also its incoming edges."""
+    gate: str | None
+    """Result key that must be true for later tasks to run (short-circuit)."""
+    outlets: tuple[str, ...]
+    """URIs of the Assets this task emits an event on."""
+    queue: str | None
+    """Queue overriding the DAG default (training steps on `orchestration.training_queue`)."""
+
+
+class ScheduleSpec(BaseModel):
+    """When a DAG runs: a cron expression or preset, Assets whose events start it, or both (either starts it)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    cron: str | None
+    assets: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        parts = ([self.cron] if self.cron else []) + [f"asset {uri}" for uri in self.assets]
+        return " or ".join(parts) if parts else "manual only"
+
+
+class DagSpec(BaseModel):
+    """One generated Airflow DAG: everything its renderer needs."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    dag_id: str
+    role: DagRole
+    file: str
+    schedule: ScheduleSpec
+    start_date: str
+    catchup: bool
+    max_active_runs: int
+    tags: tuple[str, ...]
+    settings: TaskSettings
+    tasks: tuple[TaskSpec, ...]
+    edges: tuple[tuple[str, str], ...]
+
+    @property
+    def steps(self) -> tuple[str, ...]:
+        return tuple(task.name for task in self.tasks)
+
+
+class FeatureSpec(BaseModel):
+    """One request field of the service, as the compiler knows it from the data schema."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    type: Literal["numeric", "categorical", "image"]
+    shape: tuple[int, ...] | None = None
+    """Shape of one image (images only)."""
+    categories: tuple[str, ...] | None = None
+    """Allowed values of a categorical feature, where the config declares them."""
+    optional: bool
+    """Whether the field may be null or left out (imputed numbers, the unknown category)."""
+
+
+class ServiceSpec(BaseModel):
+    """The generated BentoML service project: everything the renderer and the runtime need, typed."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    class_name: str
+    """Python class name of the service in service.py."""
     model: str
+    """Registry reference the service follows (e.g. digits@production)."""
+    model_name: str
+    task: Literal["binary", "multiclass", "regression"]
     directory: str
     inputs: tuple[str, ...] | None
     """Request fields; None when only the data can tell (inferred features)."""
+    features: tuple[FeatureSpec, ...] | None
+    """Typed request fields; None when only the data can tell: the runtime then reads the package's input schema."""
+    port: int
+    workers: int
+    resources: Resources
+    batching: Batching
+    limits: Limits
+    rollout: Rollout
+    log_inferences: bool
+    log_sample_rate: float
+    inference_log: InferenceLog
+    inference_log_dir: str
+    """Where the inference log goes, relative to the project root unless absolute (`<project.home>/inferences`)."""
+    reload_s: float
+    api_key_env: str | None
+    """Name of the environment variable holding the API key (never the key)."""
+
+
+def service_spec(config: ProjectConfig, directory: str) -> ServiceSpec:
+    """The typed service description the BentoML renderer and the serving runtime read."""
+    import re
+
+    from mlops_declare.config.data import GeneratedSource
+    from mlops_declare.seams import INFERENCE_LOG_FOLDER
+
+    serving = config.serving
+    declared = declared_features(config.data)
+    if declared is not None and serving.inputs:
+        by_name = {feature.name: feature for feature in declared}
+        declared = [by_name[name] for name in serving.inputs if name in by_name]
+    categories: dict[str, tuple[str, ...]] = {}
+    if isinstance(config.data.source, GeneratedSource):
+        categories = {column.name: tuple(column.categories) for column in config.data.source.columns if column.categories}
+    features = (
+        None
+        if declared is None
+        else tuple(
+            FeatureSpec(
+                name=feature.name,
+                type=feature.type,
+                shape=tuple(feature.shape) if feature.shape else None,
+                categories=categories.get(feature.name),
+                optional=feature.type != "image",
+            )
+            for feature in declared
+        )
+    )
+    class_name = "".join(part.capitalize() for part in re.split(r"[^A-Za-z0-9]+", serving.service_name) if part)
+    return ServiceSpec(
+        name=serving.service_name,
+        class_name=class_name or "Predictor",
+        model=serving.model or f"{config.model.name}@production",
+        model_name=config.model.name,
+        task=config.model.task,
+        directory=directory,
+        inputs=tuple(feature.name for feature in features) if features is not None else None,
+        features=features,
+        port=serving.port,
+        workers=serving.workers,
+        resources=serving.resources,
+        batching=serving.batching,
+        limits=serving.limits,
+        rollout=serving.rollout,
+        log_inferences=serving.log_inferences,
+        log_sample_rate=serving.log_sample_rate,
+        inference_log=serving.inference_log,
+        inference_log_dir=f"{config.project.home}/{INFERENCE_LOG_FOLDER}",
+        reload_s=serving.reload_s,
+        api_key_env=serving.api_key_env,
+    )
 
 
 class Plan(BaseModel):
@@ -89,8 +212,9 @@ class Plan(BaseModel):
     project: str
     config_fingerprint: str
     choices: dict[str, str | None]
-    steps: tuple[StepSpec, ...]
+    steps: tuple[StepDeclaration, ...]
     edges: tuple[tuple[str, str], ...]
+    """(producer, consumer) pairs derived from the steps' inputs and outputs."""
     artefacts: tuple[ArtefactSpec, ...]
     dags: tuple[DagSpec, ...]
     service: ServiceSpec
@@ -105,68 +229,78 @@ class Plan(BaseModel):
         return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-ARTEFACT_KINDS = {
-    "config_snapshot": ("json", "{home}/runs/{run_id}/config.json"),
-    "dataset": ("parquet", "{home}/runs/{run_id}/data"),
-    "validation_report": ("json", "{home}/runs/{run_id}/data/validation_report.json"),
-    "reference_profile": ("json", "{home}/runs/{run_id}/data/profile.json"),
-    "preprocessing": ("json", "{home}/runs/{run_id}/data/preprocessing.json"),
-    "model_package": ("directory", "{home}/runs/{run_id}/model"),
-    "metrics": ("json", "{home}/runs/{run_id}/model/metrics.json"),
-    "gate_decision": ("json", "{home}/runs/{run_id}/steps/gate.json"),
-    "model_version": ("registry", "{registry}"),
-    "bento": ("bento", "{service_dir}"),
-    "drift_report": ("json", "{home}/monitoring/{run_id}/drift.json"),
-}
+def derive_edges(steps: tuple[StepDeclaration, ...]) -> tuple[tuple[str, str], ...]:
+    """(producer, consumer) for every input a step reads; the graph the DAGs and the local runner follow."""
+    return tuple((producer, step.name) for step in steps for producer in producers_of(step, steps))
 
 
-def _edges(steps: list[StepSpec]) -> list[tuple[str, str]]:
-    """Each step depends on the nearest earlier step of the same DAG."""
-    edges: list[tuple[str, str]] = []
-    last: dict[str, str] = {}
-    for step in steps:
-        if step.dag in last:
-            edges.append((last[step.dag], step.name))
-        last[step.dag] = step.name
-    return edges
+def _dag(config: ProjectConfig, role: DagRole, steps: tuple[StepDeclaration, ...]) -> DagSpec | None:
+    members = tuple(step for step in steps if step.dag == role)
+    if not members:
+        return None
+    orchestration = config.orchestration
+    cron = orchestration.training_schedule if role == "training" else orchestration.monitoring_schedule
+    assets_of = {
+        "promoted": promoted_asset_uri(config.project.name, config.model.name),
+        "retrain": retrain_asset_uri(config.project.name, config.model.name),
+    }
+    assets: list[str] = []
+    if role == "training" and orchestration.triggers.new_data and orchestration.triggers.data_asset:
+        assets.append(orchestration.triggers.data_asset)
+    if role == "training" and orchestration.triggers.drift and any("retrain" in step.emits for step in steps):
+        # Drift-triggered retraining: the monitoring DAG emits this Asset (see mlops_declare.seams).
+        assets.append(assets_of["retrain"])
+    dag_id = f"{orchestration.dag_prefix}_{role}"
+    tasks = tuple(
+        TaskSpec(
+            name=step.name,
+            description=step.description,
+            upstream=producers_of(step, members),
+            gate=step.gate,
+            outlets=tuple(assets_of[role_name] for role_name in step.emits),
+            queue=orchestration.training_queue if step.queue == "training" else None,
+        )
+        for step in members
+    )
+    return DagSpec(
+        dag_id=dag_id,
+        role=role,
+        file=f"dags/{dag_id}.py",
+        schedule=ScheduleSpec(cron=cron, assets=tuple(assets)),
+        start_date=orchestration.start_date,
+        catchup=orchestration.catchup,
+        max_active_runs=orchestration.max_active_runs,
+        tags=tuple(sorted(orchestration.tags)),
+        settings=TaskSettings(
+            owner=orchestration.owner,
+            retries=orchestration.retries,
+            retry_delay_minutes=orchestration.retry_delay_minutes,
+            execution_timeout_minutes=orchestration.execution_timeout_minutes,
+            queue=orchestration.queue,
+            pool=orchestration.pool,
+        ),
+        tasks=tasks,
+        edges=derive_edges(members),
+    )
 
 
-def compile_plan(loaded: LoadedConfig, implemented: Iterable[str]) -> Plan:
-    """Pure: validated config + the names of implemented steps -> Plan. Raises CompileError on contradictions."""
+def compile_plan(loaded: LoadedConfig, steps: tuple[StepDeclaration, ...] = STEPS) -> Plan:
+    """Pure: validated config + the step catalogue -> Plan. Raises CompileError on contradictions."""
     from mlops_declare.compiler.checks import ensure_consistent
 
+    problems = catalogue_problems(steps)
+    if problems:
+        raise CompileError([ConfigIssue("step catalogue", "", problem) for problem in problems])
     ensure_consistent(loaded)
     config = loaded.config
-    available = set(implemented)
-    steps = [step for step in STEP_CATALOGUE if step.name in available]
-    edges = _edges(steps)
-    prefix = config.orchestration.dag_prefix
-    schedules = {
-        "training": config.orchestration.training_schedule,
-        "monitoring": config.orchestration.monitoring_schedule,
-    }
-    dags = []
-    for dag_name in ("training", "monitoring"):
-        dag_steps = tuple(step.name for step in steps if step.dag == dag_name)
-        if not dag_steps:
-            continue
-        dag_id = f"{prefix}_{dag_name}"
-        dags.append(
-            DagSpec(
-                dag_id=dag_id,
-                file=f"dags/{dag_id}.py",
-                schedule=schedules[dag_name],
-                steps=dag_steps,
-                edges=tuple(edge for edge in edges if edge[0] in dag_steps),
-            )
-        )
+    dags = [dag for dag in (_dag(config, role, steps) for role in DAG_ROLES) if dag is not None]
     service_dir = "service"
     registry = config.registry.store_url.split("://", 1)[0]
     artefacts = [
         ArtefactSpec(
-            name=output,
-            kind=ARTEFACT_KINDS[output][0],
-            location=ARTEFACT_KINDS[output][1].format(
+            name=output.name,
+            kind=output.kind,
+            location=output.location.format(
                 home=config.project.home, run_id="{run_id}", registry=registry, service_dir=service_dir
             ),
             produced_by=step.name,
@@ -174,20 +308,13 @@ def compile_plan(loaded: LoadedConfig, implemented: Iterable[str]) -> Plan:
         for step in steps
         for output in step.outputs
     ]
-    features = declared_features(config.data)
-    inputs = tuple(config.serving.inputs) or (tuple(feature.name for feature in features) if features else None)
-    service = ServiceSpec(
-        name=config.serving.service_name,
-        model=config.serving.model or f"{config.model.name}@production",
-        directory=service_dir,
-        inputs=inputs,
-    )
+    service = service_spec(config, service_dir)
     plan = Plan(
         project=config.project.name,
         config_fingerprint=loaded.fingerprint,
         choices=dict(loaded.choices),
-        steps=tuple(steps),
-        edges=tuple(edges),
+        steps=steps,
+        edges=derive_edges(steps),
         artefacts=tuple(artefacts),
         dags=tuple(dags),
         service=service,

@@ -50,6 +50,10 @@ class OrchestrationConfig(StrictModel):
     """Executor the DAGs are meant for; celery and kubernetes set the task queue."""
     queue: str | None = None
     """Celery queue for the tasks."""
+    training_queue: str | None = None
+    """Celery queue for the `train` step (e.g. GPU workers); the tasks' queue when unset."""
+    pool: str | None = None
+    """Airflow pool every task runs in (limits concurrent tasks across DAGs); Airflow's default pool when unset."""
     tags: list[str] = Field(default_factory=lambda: ["mlops_declare"])
     """DAG tags in the Airflow UI."""
     triggers: Triggers = Field(default_factory=Triggers)

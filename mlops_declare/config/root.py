@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 
 from mlops_declare.config.base import Name, StrictModel
@@ -36,6 +38,11 @@ class ProjectSettings(StrictModel):
     """Directory for runs, the default registry database and artefacts (relative to the project)."""
     tags: list[str] = Field(default_factory=list)
     """Free-form tags recorded with every run."""
+
+    def home_path(self, project_root: str | Path) -> Path:
+        """`home` as an absolute path: relative homes are under the project root (the folder holding conf/)."""
+        home = Path(self.home)
+        return home if home.is_absolute() else Path(project_root).resolve() / home
 
 
 class ProjectConfig(StrictModel):

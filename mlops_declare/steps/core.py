@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlops_declare.steps import StepContext, write_json_atomic
+from mlops_declare.atomic import write_json_atomic
+from mlops_declare.steps import StepContext
 
 
 def snapshot_config(context: StepContext) -> dict[str, Any]:
@@ -12,8 +13,10 @@ def snapshot_config(context: StepContext) -> dict[str, Any]:
     path = context.run_dir / "config.json"
     write_json_atomic(path, context.loaded.snapshot)
     return {
-        "config_path": str(path.relative_to(context.project_root)) if path.is_relative_to(context.project_root) else str(path),
+        "config_path": context.relative(path),
         "fingerprint": context.loaded.fingerprint,
         "choices": context.loaded.choices,
         "logical_date": context.logical_date,
+        "logical_date_source": context.logical_date_source,
+        "trigger": dict(context.trigger) if context.trigger else None,
     }

@@ -4,19 +4,15 @@ surfaces its validation report and checks the written files still match their fi
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 from typing import Any
 
+from mlops_declare.atomic import write_json_atomic
 from mlops_declare.data import DataValidationError, PreparedDataset, prepare_dataset
 from mlops_declare.errors import DataError
-from mlops_declare.steps import StepContext, write_json_atomic
+from mlops_declare.steps import StepContext
 
 DATASET_FOLDER = "data"
 REJECTED_REPORT = "data_rejected.json"
-
-
-def _relative(context: StepContext, path: Path) -> str:
-    return str(path.relative_to(context.project_root)) if path.is_relative_to(context.project_root) else str(path)
 
 
 def ingest(context: StepContext) -> dict[str, Any]:
@@ -32,11 +28,11 @@ def ingest(context: StepContext) -> dict[str, Any]:
         write_json_atomic(rejected, exc.report)
         if output.exists():
             shutil.rmtree(output)
-        raise DataValidationError(exc.report, exc.summary, f"full report: {_relative(context, rejected)}") from exc
+        raise DataValidationError(exc.report, exc.summary, f"full report: {context.relative(rejected)}") from exc
     rejected.unlink(missing_ok=True)
     metadata = prepared.metadata()
     return {
-        "dataset_dir": _relative(context, prepared.directory),
+        "dataset_dir": context.relative(prepared.directory),
         "fingerprint": prepared.fingerprint,
         "features": prepared.feature_names,
         "target": prepared.target,
@@ -50,7 +46,7 @@ def validate_data(context: StepContext) -> dict[str, Any]:
     upstream = context.upstream.get("ingest")
     directory = context.resolve(upstream["dataset_dir"]) if upstream else context.run_dir / DATASET_FOLDER
     if not directory.exists():
-        raise DataError(f"no ingested dataset at {_relative(context, directory)}; run the `ingest` step first")
+        raise DataError(f"no ingested dataset at {context.relative(directory)}; run the `ingest` step first")
     prepared = PreparedDataset.load(directory)
     prepared.verify()
     report = prepared.report()
@@ -66,5 +62,6 @@ def validate_data(context: StepContext) -> dict[str, Any]:
         "expectations": outcomes,
         "warnings": [f"{entry['config_path']} {entry['kind']}" for entry in report["expectations"] if entry["outcome"] == "warned"],
         "quarantined_rows": report["rows"]["quarantined"],
-        "report_path": _relative(context, prepared.report_path),
+        "report_path": context.relative(prepared.report_path),
+        "dataset_dir": context.relative(prepared.directory),
     }

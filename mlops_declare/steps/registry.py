@@ -41,7 +41,8 @@ def register(context: StepContext) -> dict[str, Any]:
     )
     name = context.loaded.config.model.name
     with open_registry(context) as registry:
-        lineage = replace(lineage, parent_version=_replaced_version(registry, context, name))
+        extra = {**lineage.extra, "trigger": dict(context.trigger)} if context.trigger else lineage.extra
+        lineage = replace(lineage, parent_version=_replaced_version(registry, context, name), extra=extra)
         version = registry.register(
             name, package_dir, lineage=lineage, actor=f"{default_actor()} (run {context.run_id})"
         )
@@ -64,10 +65,7 @@ def promote(context: StepContext) -> dict[str, Any]:
 
     registered = context.upstream.get("register")
     if not registered or not registered.get("ref"):
-        raise StepError(
-            f"step 'promote' needs the result of step 'register' (a ref) in {context.run_dir / 'steps'}; "
-            "run register first"
-        )
+        raise StepError("step 'promote' needs the result of step 'register' (a ref); run register first")
     ref = str(registered["ref"])
     promoted: list[str] = []
     already: list[str] = []
@@ -88,6 +86,7 @@ def promote(context: StepContext) -> dict[str, Any]:
             (promoted if result.changed else already).append(stage)
     return {
         "ref": ref,
+        "blessed": bool(promoted or already),
         "promoted": promoted,
         "already_held": already,
         "refused": refused,
@@ -160,10 +159,7 @@ def _replaced_version(registry: Any, context: StepContext, name: str) -> int | N
 def _trained_package(context: StepContext) -> Path:
     trained = context.upstream.get("train")
     if trained is None or not trained.get("package_dir"):
-        raise StepError(
-            f"step 'register' needs the result of step 'train' (its package_dir) in {context.run_dir / 'steps'}; "
-            "run train first"
-        )
+        raise StepError("step 'register' needs the result of step 'train' (its package_dir); run train first")
     package = context.resolve(str(trained["package_dir"]))
     if not package.is_dir():
         raise StepError(f"the 'train' result names package_dir {str(package)!r}, which is not a directory")

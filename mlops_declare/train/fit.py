@@ -13,10 +13,12 @@ from typing import Any
 import lightning as L
 import torch
 from torch import nn
+from torch.multiprocessing.spawn import ProcessRaisedException
 
+from mlops_declare._version import __version__
 from mlops_declare.config import LoadedConfig
 from mlops_declare.config.model import HIGHER_IS_BETTER
-from mlops_declare.config.pruning import GradualPruning
+from mlops_declare.config.pruning import pruning_schedule
 from mlops_declare.config.trainer import ALLOWED_CALLBACKS, TrainerConfig
 from mlops_declare.errors import TrainingError
 from mlops_declare.train.checks import epochs_needed, preflight, selected_metrics
@@ -89,7 +91,7 @@ def _train_model(
 ) -> TrainingResult:
     config = loaded.config
     trainer_config, pruning = config.trainer, config.pruning
-    gradual = pruning if isinstance(pruning, GradualPruning) else None
+    gradual = pruning_schedule(pruning)
     decision = preflight(loaded, fast_dev_run)
     apply_matmul_precision(decision)
     L.seed_everything(trainer_config.seed, workers=True, verbose=False)
@@ -240,7 +242,7 @@ def fit(trainer: L.Trainer, module: TaskModule, datamodule: ArrayDataModule) -> 
     with quiet_lightning():
         try:
             trainer.fit(module, datamodule=datamodule)
-        except torch.multiprocessing.ProcessRaisedException as exc:
+        except ProcessRaisedException as exc:
             # ddp_spawn re-raises a worker's error as text with its traceback; keep the worker's message.
             last = str(exc).strip().splitlines()[-1]
             prefix = f"{TrainingError.__module__}.{TrainingError.__name__}: "
@@ -283,9 +285,8 @@ def finish(
         network, final_architecture = pruning_callback.finalize(network, architecture, trainer.current_epoch)
         dense = dense if dense is not None else pruning_callback.dense_network(architecture)
         assert dense is not None
-        assert isinstance(config.pruning, GradualPruning)
         report = pruning_report(
-            config.pruning, pruning_callback.steps, (dense, architecture), (network, final_architecture), data, metric_names
+            pruning_callback.pruning, pruning_callback.steps, (dense, architecture), (network, final_architecture), data, metric_names
         )
         architecture = final_architecture
     metrics = final_metrics(network, architecture, data, metric_names, device)
@@ -362,18 +363,8 @@ def package_spec(
         "weights_from": weights_from,
         "dataset_fingerprint": data.dataset_fingerprint,
         "config_fingerprint": loaded.fingerprint,
-        "versions": {"mlops_declare": _package_version(), "torch": torch.__version__, "lightning": lightning.__version__},
+        "versions": {"mlops_declare": __version__, "torch": torch.__version__, "lightning": lightning.__version__},
     }
-
-
-def _package_version() -> str:
-    # importlib.metadata, not `mlops_declare.__version__`: the package root imports the compiler.
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("mlops_declare")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 def _default_class_names(architecture: dict[str, Any]) -> list[str] | None:

@@ -4,29 +4,30 @@ from __future__ import annotations
 
 import ast
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
 from mlops_declare.compiler import compile_outputs, compile_plan
-from mlops_declare.compiler.plan import STEP_CATALOGUE
 from mlops_declare.config import fingerprint_of, load_config
 from mlops_declare.errors import CompileError
 from tests.conftest import REPO_ROOT
 
 CONF = REPO_ROOT / "conf"
 GOLDEN = REPO_ROOT / "tests" / "golden"
-ALL_STEPS = [step.name for step in STEP_CATALOGUE]
 GOLDEN_CASES = {"example": [], "digits_cnn": ["experiment=digits_cnn"], "new_data_trigger": [
     "orchestration.triggers.new_data=true",
     "orchestration.triggers.data_asset=file:///data/incoming",
     "orchestration.task_runner=celery",
-    "orchestration.queue=training",
+    "orchestration.queue=default",
+    "orchestration.training_queue=training",
+    "orchestration.pool=ml",
 ]}
 
 
 def _outputs(overrides: list[str]) -> dict[str, str]:
-    _plan, files = compile_outputs(load_config(CONF, overrides), ALL_STEPS)
+    _plan, files = compile_outputs(load_config(CONF, overrides))
     return {path: text for path, text in files.items() if not path.startswith("schemas/")}
 
 
@@ -35,6 +36,7 @@ def test_generated_files_match_golden(case: str, update_golden: bool) -> None:
     files = _outputs(GOLDEN_CASES[case])
     folder = GOLDEN / case
     if update_golden:
+        shutil.rmtree(folder, ignore_errors=True)
         for path, text in files.items():
             (folder / path).parent.mkdir(parents=True, exist_ok=True)
             (folder / path).write_text(text, encoding="utf-8")
@@ -49,25 +51,72 @@ def test_same_config_same_bytes() -> None:
 
 
 def test_plan_fingerprint_is_sha256_of_canonical_json() -> None:
-    plan = compile_plan(load_config(CONF), ALL_STEPS)
+    plan = compile_plan(load_config(CONF))
     data = json.loads(plan.to_json())
     claimed = data.pop("fingerprint")
     assert claimed == fingerprint_of(data)
     assert len(claimed) == 64
 
 
-def test_plan_holds_only_implemented_steps_chained_in_order() -> None:
-    plan = compile_plan(load_config(CONF), ["train", "ingest", "snapshot_config"])
-    assert [step.name for step in plan.steps] == ["snapshot_config", "ingest", "train"]
-    assert plan.edges == (("snapshot_config", "ingest"), ("ingest", "train"))
-    assert [dag.dag_id for dag in plan.dags] == ["example_training"]
+def test_edges_are_derived_from_inputs_and_outputs() -> None:
+    plan = compile_plan(load_config(CONF))
+    training = plan.dags[0]
+    assert training.dag_id == "example_training"
+    assert ("ingest", "validate_data") in plan.edges and ("validate_data", "train") in plan.edges
+    assert ("register", "promote") in plan.edges
+    upstream = {task.name: task.upstream for task in training.tasks}
+    assert upstream["snapshot_config"] == () and upstream["ingest"] == ()
+    assert upstream["promote"] == ("ingest", "register")
+    assert {task.name: task.gate for task in training.tasks if task.gate} == {"promote": "blessed"}
 
 
-def test_monitoring_dag_is_separate() -> None:
-    plan = compile_plan(load_config(CONF), ALL_STEPS)
-    assert [dag.dag_id for dag in plan.dags] == ["example_training", "example_monitoring"]
-    assert plan.dags[1].steps == ("monitor",)
-    assert plan.dags[1].schedule == "@daily"
+def test_a_custom_catalogue_expresses_gates_assets_and_a_second_dag() -> None:
+    from mlops_declare.compiler.catalogue import Output, StepDeclaration
+
+    steps = (
+        StepDeclaration(name="collect", dag="monitoring", function="m:collect", description="d",
+                        outputs=(Output(name="window", kind="json", location="{home}/w.json"),)),
+        StepDeclaration(name="check", dag="monitoring", function="m:check", description="d", inputs=("window",),
+                        outputs=(Output(name="verdict", kind="json", location="{home}/v.json"),), gate="retrain"),
+        StepDeclaration(name="request_retrain", dag="monitoring", function="m:request", description="d",
+                        inputs=("verdict",), emits=("retrain",)),
+        StepDeclaration(name="train", dag="training", function="m:train", description="d"),
+    )
+    plan = compile_plan(load_config(CONF, ["orchestration.triggers.drift=true"]), steps)
+    training, monitoring = plan.dags
+    assert training.schedule.assets == ("mlops-declare://example/breast_cancer/retrain",)
+    assert monitoring.tasks[2].outlets == ("mlops-declare://example/breast_cancer/retrain",)
+    text = compile_outputs_from(plan)
+    assert "@task.short_circuit(task_id='check'" in text["dags/example_monitoring.py"]
+    assert "outlets=[ASSET_0]" in text["dags/example_monitoring.py"]
+    assert "AssetOrTimeSchedule" in text["dags/example_training.py"]
+
+
+def compile_outputs_from(plan: object) -> dict[str, str]:
+    from mlops_declare.compiler.airflow import render_dags
+
+    return render_dags(plan, "conf")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("steps", "message"),
+    [
+        ((("a", (), ("x",)), ("b", ("y",), ())), "step 'b' reads 'y', which no step produces"),
+        ((("a", ("x",), ()), ("b", (), ("x",))), "step 'a' reads 'x', which step 'b' produces only later"),
+        ((("a", (), ("x",)), ("a", (), ("z",))), "step 'a' is declared twice"),
+        ((("a", (), ("x",)), ("b", (), ("x",))), "output 'x' is produced by both 'a' and 'b'"),
+    ],
+)
+def test_broken_catalogues_are_refused(steps: tuple, message: str) -> None:  # type: ignore[type-arg]
+    from mlops_declare.compiler.catalogue import Output, StepDeclaration
+
+    declared = tuple(
+        StepDeclaration(name=name, dag="training", function="m:f", description="d", inputs=inputs,
+                        outputs=tuple(Output(name=o, kind="json", location="x") for o in outputs))
+        for name, inputs, outputs in steps
+    )
+    with pytest.raises(CompileError, match=message):
+        compile_plan(load_config(CONF), declared)
 
 
 def test_generated_python_parses_and_carries_the_header() -> None:
@@ -88,7 +137,7 @@ def test_dag_holds_constants_and_resolved_config_in_doc_md() -> None:
 
 def test_cross_group_contradiction_stops_compilation() -> None:
     with pytest.raises(CompileError, match="trainer.precision: '16-mixed' needs a CUDA GPU"):
-        compile_plan(load_config(CONF, ["trainer.precision=16-mixed"]), ALL_STEPS)
+        compile_plan(load_config(CONF, ["trainer.precision=16-mixed"]))
 
 
 def test_service_request_model_follows_data_features() -> None:
@@ -101,5 +150,5 @@ def test_service_request_model_follows_data_features() -> None:
 
 def test_compiler_and_config_stay_pure(tmp_path: Path) -> None:
     before = sorted(tmp_path.iterdir())
-    compile_outputs(load_config(CONF), ALL_STEPS)
+    compile_outputs(load_config(CONF))
     assert sorted(tmp_path.iterdir()) == before
