@@ -17,6 +17,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "mlops_declare.cli.train",
     "mlops_declare.cli.registry",
     "mlops_declare.cli.serve",
+    "mlops_declare.cli.monitor",
 )
 """Modules with a `register(subparsers)` function; each verb's heavy imports happen in its handler."""
 

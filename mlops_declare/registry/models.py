@@ -168,3 +168,7 @@ class Event(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# The monitoring tables share this metadata, so one Alembic history (and `compare_metadata`) covers both.
+from mlops_declare.registry import monitoring_tables as monitoring_tables  # noqa: E402
