@@ -154,6 +154,16 @@ def describe(value: Any) -> str:
     return type(value).__name__
 
 
+def _missing_discriminator(tag: str, value: Any) -> str:
+    """The discriminator is absent: name it, and name the key that was probably meant for it (`kindz`)."""
+    message = f"required key {tag!r} is missing"
+    if isinstance(value, Mapping):
+        misspelt = [str(key) for key in value if str(key) != tag and suggest(str(key), [tag])]
+        if misspelt:
+            message += "; " + "; ".join(f"unknown key {key!r} (did you mean {tag!r}?)" for key in misspelt)
+    return message
+
+
 def error_message(error: Mapping[str, Any], root: type[BaseModel], parent_path: list[Any]) -> str:
     """One user-facing sentence for one pydantic error."""
     kind = error["type"]
@@ -176,7 +186,7 @@ def error_message(error: Mapping[str, Any], root: type[BaseModel], parent_path: 
         tag = context.get("tag")
         return f"kind {tag!r} is not allowed; allowed: {allowed_list(options)}{suggest(str(tag), options)}"
     if kind == "union_tag_not_found":
-        return "required key 'kind' is missing"
+        return _missing_discriminator(str(context.get("discriminator", "'kind'")).strip("'"), value)
     if kind == "finite_number":
         return f"{value!r} is not allowed: .nan and .inf are not numbers a config can use"
     if kind in _TYPE_NAMES:

@@ -37,6 +37,7 @@ CASES = [
     Case("misspelt-experiment", "command line: experiment: unknown option 'digit_cnn' for group 'experiment'; allowed: breast_cancer_mlp, digits_cnn, tabular_transformer (did you mean 'digits_cnn'?)", ("experiment=digit_cnn",)),
     Case("misspelt-kind", "conf/model/mlp.yaml: model: kind 'mpl' is not allowed; allowed: 'mlp', 'cnn', 'transformer' (did you mean 'mlp'?)", edits=(("model/mlp.yaml", "kind: mlp", "kind: mpl"),)),
     Case("missing-kind", "conf/pruning/none.yaml: pruning: required key 'kind' is missing", edits=(("pruning/none.yaml", "kind: none", "{}"),)),
+    Case("misspelt-discriminator", "conf/model/mlp.yaml: model: required key 'kind' is missing; unknown key 'kindz' (did you mean 'kind'?)", edits=(("model/mlp.yaml", "kind: mlp", "kindz: mlp"),)),
     Case("precision-spelling", "command line: trainer.precision: 'fp16' is not allowed; allowed: 'auto', '32-true', '16-mixed', 'bf16-mixed', '16-true', 'bf16-true', '64-true', 'transformer-engine' (did you mean '16-mixed'?)", ("trainer.precision=fp16",)),
     Case("literal-typo", "command line: trainer.strategy: 'dpp' is not allowed; allowed: 'auto', 'ddp', 'ddp_spawn', 'fsdp' (did you mean 'ddp'?)", ("trainer.strategy=dpp",)),
     # Wrong types, including YAML traps.
