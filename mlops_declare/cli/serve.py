@@ -11,7 +11,7 @@ from pathlib import Path
 from mlops_declare.cli import add_config_arguments
 
 SERVE_FOLDER = "serve"
-"""Under project.home: the service project compiled with the command line's overrides."""
+"""Under project.home: service projects compiled with the command line's overrides, one folder per config fingerprint."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -69,7 +69,7 @@ def run_serve(args: argparse.Namespace) -> int:
     spec = plan.service
     with Registry.from_config(loaded.config.registry, root) as registry:
         record = resolve_served(registry, spec.model)
-    target = loaded.config.project.home_path(root) / SERVE_FOLDER / spec.directory
+    target = loaded.config.project.home_path(root) / SERVE_FOLDER / plan.config_fingerprint[:12] / spec.directory
     target.mkdir(parents=True, exist_ok=True)
     from mlops_declare.atomic import write_text_atomic
 

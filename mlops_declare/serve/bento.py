@@ -66,7 +66,7 @@ def build_bento(loaded: LoadedConfig, project_root: str | Path, ref: str | None 
 
     from mlops_declare.compiler import compile_plan, render_outputs
     from mlops_declare.registry import Registry, resolve_store_urls
-    from mlops_declare.serve.runtime import BUNDLED_PACKAGE, RUNTIME_FILE, deployment_status
+    from mlops_declare.serve.runtime import BUNDLED_PACKAGE, RUNTIME_FILE
 
     root = Path(project_root).resolve()
     plan = compile_plan(loaded)
@@ -82,9 +82,7 @@ def build_bento(loaded: LoadedConfig, project_root: str | Path, ref: str | None 
         except bentoml.exceptions.NotFound:
             bento = _build(loaded, root, plan, record, registry, version_tag, BUNDLED_PACKAGE, RUNTIME_FILE, render_outputs, resolve_store_urls)
         try:
-            registry.record_deployment(
-                record.ref, spec.name, deployment_status("built", "deployed"), bento_tag=str(bento.tag), endpoint=f"bento:{bento.tag}"
-            )
+            registry.record_deployment(record.ref, f"bento:{bento.tag}", "built", details={"path": str(bento.path)})
         except MlopsDeclareError as exc:
             raise BuildError(f"bento {bento.tag} was built but its deployment record failed: {exc}") from None
     return {"tag": str(bento.tag), "version": record.version, "path": str(bento.path), "model": record.ref}

@@ -3,7 +3,8 @@
 BentoML's own traffic settings give the deadline (504); this guard adds what they lack: a body-size
 limit that answers 413 before the body is read whole, a concurrency cap whose 429 carries
 Retry-After, 415 for anything but JSON (so no deserializer that can unpickle is ever chosen), and
-the optional API key (401; the key is compared in constant time and never logged).
+the optional API key (401; header `X-API-Key` or `Authorization: Bearer`, compared in constant
+time, never logged).
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ class ServiceGuard:
             await self.app(scope, receive, send)
             return
         headers = {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in scope.get("headers", [])}
-        if self.spec.api_key_env is not None and not self._authorised(headers.get(API_KEY_HEADER)):
+        offered = headers.get(API_KEY_HEADER) or _bearer(headers.get("authorization", ""))
+        if self.spec.api_key_env is not None and not self._authorised(offered):
             await respond(send, 401, {"error": "missing or wrong X-API-Key header"}, {"WWW-Authenticate": "ApiKey"})
             return
         if scope["method"] == "GET" and scope["path"] == "/metadata":
@@ -115,6 +117,12 @@ class ServiceGuard:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return b"".join(chunks)
+
+
+def _bearer(value: str) -> str | None:
+    """The token of `Authorization: Bearer <token>` (what BentoML's clients send with `token=`)."""
+    scheme, _, token = value.partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -171,10 +171,8 @@ def warmup_record(features: Sequence[FeatureSpec]) -> dict[str, Any]:
 # --- registry access ---------------------------------------------------------------------------
 
 
-def open_registry(project_root: Path, here: Path) -> Registry:
-    """The registry the service follows: a bento's runtime.json, else the project's config (read-only open when offered)."""
-    import inspect
-
+def open_registry(project_root: Path, here: Path, read_only: bool = True) -> Registry:
+    """The registry the service follows: a bento's runtime.json, else the project's config (read-only unless asked)."""
     from mlops_declare.config.registry import RegistryConfig
     from mlops_declare.registry import Registry, resolve_store_urls
 
@@ -195,16 +193,7 @@ def open_registry(project_root: Path, here: Path) -> Registry:
         config = loaded.config.registry
         store_url, artifact_url = resolve_store_urls(config, project_root)
     cache = Path(os.environ.get("MLOPS_DECLARE_SERVE_CACHE") or Path.home() / ".cache" / "mlops-declare" / "serve")
-    if "read_only" in inspect.signature(Registry.open).parameters:
-        return Registry.open(store_url, artifact_url, config, cache, read_only=True)  # type: ignore[call-arg]
-    return Registry.open(store_url, artifact_url, config, cache)
-
-
-def deployment_status(wanted: str, fallback: str) -> str:
-    """The seams' deployment status when the registry knows it, else the closest one it has."""
-    from mlops_declare.registry.records import DEPLOYMENT_STATUSES
-
-    return wanted if wanted in DEPLOYMENT_STATUSES else fallback
+    return Registry.open(store_url, artifact_url, config, cache, read_only=read_only)
 
 
 # --- batching ----------------------------------------------------------------------------------
@@ -353,6 +342,8 @@ class Runtime:
     def close(self) -> None:
         """Stop following the registry and flush the inference log (BentoML's on_shutdown)."""
         self._stop.set()
+        if self.primary is not None:
+            self._record(f"{self.primary.name}:{self.primary.version}", "stopped")
         if self.log is not None:
             self.log.close()
         if self._registry is not None:
@@ -411,7 +402,7 @@ class Runtime:
             self.metrics.swaps.labels("refused").inc()
             LOGGER.error("refused %s for %s: %s; still serving %s", record.ref, reference, exc,
                          f"{current.name}:{current.version}" if current else "nothing")
-            self._record(record.ref, deployment_status("refused", "failed"))
+            self._record(record.ref, "refused")
             return
         self._install(variant, served, record=True)
 
@@ -430,15 +421,16 @@ class Runtime:
         LOGGER.info("serving %s:%s as %s (was %s)", served.name, served.version, variant,
                     f"{previous.name}:{previous.version}" if previous else "nothing")
         if record:
-            self._record(f"{served.name}:{served.version}", deployment_status("serving", "deployed"))
+            self._record(f"{served.name}:{served.version}", "serving")
 
     def _record(self, ref: str, status: str) -> None:
-        if self._registry is None:
-            return
+        """A deployment record (seams.py); the only write a replica makes, through a short writable open."""
         try:
-            self._registry.record_deployment(
-                ref, self.spec.name, status, endpoint=f"service:{self.spec.name}@{self.host}", actor=f"service:{self.spec.name}"
-            )
+            with open_registry(self.project_root, self.here, read_only=False) as registry:
+                registry.record_deployment(
+                    ref, f"service:{self.spec.name}@{self.host}", status, actor=f"service:{self.spec.name}",
+                    details={"reference": self.spec.model, "pid": os.getpid()},
+                )
         except Exception as exc:  # a read-only registry or a transient error must not stop serving
             LOGGER.warning("could not record the deployment of %s: %s", ref, exc)
 
