@@ -88,7 +88,7 @@ def run_drift(args: argparse.Namespace) -> int:
     result: dict[str, Any] = {"kind": "drift", "model": model, "window": window.to_json(),
                               "drift_result": drift_of(profile, window, monitoring), "performance": None}
     if loaded is not None and root is not None:
-        result = act(loaded, root, result, record=not args.no_record, alerts=False, html_path=args.report, json_path=args.json_out)
+        result = act(loaded, root, result, record=not args.no_record, alerts=False, retrain=False, html_path=args.report, json_path=args.json_out)
     else:
         result["drift"] = bool(result["drift_result"]["drift"])
         if args.json_out is not None:

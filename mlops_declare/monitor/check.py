@@ -86,9 +86,12 @@ def performance_of(loaded: LoadedConfig, project_root: Path, window: Window, cla
 
 
 def compact(drift: dict[str, Any]) -> dict[str, Any]:
-    """The drift result without chart data and config: small enough to travel through XCom."""
+    """The drift result without config and undrifted columns' chart data: small enough to travel through XCom."""
     small = {key: value for key, value in drift.items() if key != "config"}
-    small["columns"] = [{k: v for k, v in column.items() if k != "distribution"} for column in drift.get("columns", [])]
+    # Only drifted columns keep their distributions (the report charts those).
+    small["columns"] = [
+        {k: v for k, v in column.items() if k != "distribution" or column["drifted"]} for column in drift.get("columns", [])
+    ]
     if drift.get("prediction"):
         small["prediction"] = {k: v for k, v in drift["prediction"].items() if k != "distribution"}
     return small
@@ -101,6 +104,7 @@ def act(
     *,
     record: bool = True,
     alerts: bool = True,
+    retrain: bool = True,
     html_path: Path | None = None,
     json_path: Path | None = None,
 ) -> dict[str, Any]:
@@ -114,7 +118,7 @@ def act(
         metric.get("breached") and not metric.get("estimated") for metric in performance.get("metrics", [])
     )
     model = result.get("model")
-    reason = retrain_reason(result) if drift.get("status") != "insufficient_data" else None
+    reason = retrain_reason(result) if retrain and drift.get("status") != "insufficient_data" else None
     history: list[dict[str, Any]] = []
     request = None
     if record:

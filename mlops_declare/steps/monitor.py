@@ -1,0 +1,125 @@
+"""The monitoring DAG's steps: `collect_window` -> `check_drift` + `check_performance` -> `act`.
+
+Each returns a small JSON-able dict. The window itself never travels: `collect_window` names its
+bounds (model version, first and last timestamp, rows) and the checks re-read exactly those rows
+from the inference log (or the file), so tasks may run on different workers. `act` records the
+check in the registry database, writes its reports, fires the alerts and returns the retrain
+request (mlops_declare/seams.py) under `retrain` (null when none), with `retrain_requested` as the
+gate for emitting the retrain Asset event.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from mlops_declare.steps import StepContext, StepError
+
+CURRENT_FILE_KEY = "current"
+"""A trigger (or DAG run conf) may name a Parquet/CSV file to check instead of the inference log."""
+
+
+def _window(context: StepContext, collected: dict[str, Any]) -> Any:
+    from mlops_declare.monitor.window import Window, file_window, read_inference_window
+
+    window = collected["window"]
+    if collected.get("current_file"):
+        return file_window(context.resolve(collected["current_file"]))
+    if not window.get("rows"):
+        import pyarrow as pa
+
+        return Window(pa.table({}), window.get("source", "inference log"))
+    start = datetime.fromisoformat(window["start"])
+    end = datetime.fromisoformat(window["end"]) + timedelta(microseconds=1)
+    return read_inference_window(context.home, collected["model"]["name"], None, None, start, end)
+
+
+def _collected(context: StepContext) -> dict[str, Any]:
+    collected = context.upstream.get("collect_window")
+    if collected is None:
+        raise StepError("this monitoring step needs the result of step 'collect_window'; run it first")
+    return dict(collected)
+
+
+def collect_window(context: StepContext) -> dict[str, Any]:
+    """The served model and the bounds of the newest `monitoring.window.size_rows` served rows (or a file)."""
+    from mlops_declare.monitor.check import load_model_reference
+    from mlops_declare.monitor.errors import MonitoringError
+    from mlops_declare.monitor.window import file_window, read_inference_window
+
+    model = load_model_reference(context.loaded, context.project_root)
+    current = (context.trigger or {}).get(CURRENT_FILE_KEY)
+    if current:
+        window = file_window(context.resolve(str(current)))
+        return {"model": model.to_json(), "window": window.to_json(), "current_file": str(current)}
+    try:
+        window = read_inference_window(
+            context.home, model.name, None, context.loaded.config.monitoring.window.size_rows
+        )
+    except MonitoringError as exc:
+        return {"model": model.to_json(), "window": {"source": "inference log", "start": None, "end": None, "rows": 0},
+                "current_file": None, "message": str(exc)}
+    return {"model": model.to_json(), "window": window.to_json(), "current_file": None}
+
+
+def check_drift(context: StepContext) -> dict[str, Any]:
+    """Data, prediction and multivariate drift of the collected window against the model's reference profile."""
+    from mlops_declare.monitor.check import compact, drift_of, load_model_reference
+
+    collected = _collected(context)
+    model = load_model_reference(context.loaded, context.project_root, f"{collected['model']['name']}:{collected['model']['version']}")
+    window = _window(context, collected)
+    monitoring = context.loaded.config.monitoring
+    if window.table.num_rows < monitoring.window.min_rows:
+        from mlops_declare.monitor.drift import DRIFT_FORMAT
+
+        drift: dict[str, Any] = {"format": DRIFT_FORMAT, "status": "insufficient_data", "current": {"rows": window.table.num_rows},
+                 "reference": {"rows": model.profile.rows},
+                 "message": f"{window.table.num_rows} row(s), fewer than monitoring.window.min_rows = {monitoring.window.min_rows}; no verdict",
+                 "columns": [], "signals": [], "prediction": None, "multivariate": {}, "drift": False,
+                 "dataset": {"tested": 0, "drifted": 0, "drifted_columns": [], "drift_share": 0.0,
+                             "threshold": monitoring.drift.drift_share, "dataset_drift": False, "correction": monitoring.drift.correction}}
+    else:
+        drift = compact(drift_of(model.profile, window, monitoring))
+    return {"model": collected["model"], "window": collected["window"], "drift_result": drift}
+
+
+def check_performance(context: StepContext) -> dict[str, Any]:
+    """Measured metrics on the labelled rows of the window, and the confidence-based estimate (null when not configured)."""
+    from mlops_declare.monitor.check import load_model_reference, performance_of
+
+    collected = _collected(context)
+    if context.loaded.config.monitoring.performance is None or not collected["window"].get("rows"):
+        return {"performance": None}
+    model = load_model_reference(context.loaded, context.project_root, f"{collected['model']['name']}:{collected['model']['version']}")
+    return {"performance": performance_of(context.loaded, context.project_root, _window(context, collected), model.class_names)}
+
+
+def act(context: StepContext) -> dict[str, Any]:
+    """Record the check, write its reports, alert, and return the retrain request (or null) under `retrain`."""
+    from mlops_declare.monitor.check import act as finish_check
+
+    drift = context.upstream.get("check_drift")
+    if drift is None:
+        raise StepError("step 'act' needs the result of step 'check_drift'; run it first")
+    performance = context.upstream.get("check_performance") or {}
+    result: dict[str, Any] = {
+        "kind": "monitor",
+        "model": drift["model"],
+        "window": drift["window"],
+        "drift_result": dict(drift["drift_result"]),
+        "performance": performance.get("performance"),
+    }
+    finished = finish_check(context.loaded, context.project_root, result)
+    return {
+        "check_id": finished.get("check_id"),
+        "drift": finished["drift"],
+        "status": finished["drift_result"].get("status"),
+        "dataset_drift": finished["drift_result"].get("dataset", {}).get("dataset_drift", False),
+        "alerts": finished.get("alerts", []),
+        "reports": {key: context.relative(Path(value)) for key, value in (finished.get("reports") or {}).items()},
+        "retrain": finished.get("retrain"),
+        "retrain_requested": finished.get("retrain") is not None,
+        "event": finished.get("retrain"),
+    }
