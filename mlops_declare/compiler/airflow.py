@@ -102,6 +102,65 @@ def _task_block(task: TaskSpec, assets: dict[str, str]) -> str:
 """
 
 
+def _pod_task_block(task: TaskSpec, assets: dict[str, str]) -> str:
+    """A step as a KubernetesPodOperator running the image; results in and out through the pod's XCom sidecar.
+
+    The pod runs `python -m mlops_declare.steps.pod`, which reads the producers' results from its
+    arguments (templated XCom pulls) and writes its own to /airflow/xcom/return.json. A gate step
+    is followed by a short-circuit task reading the gate key from that XCom.
+    """
+    pulls = ", ".join(f'"{name}": {{{{ ti.xcom_pull(task_ids={name!r}) | tojson }}}}' for name in task.upstream)
+    arguments = [
+        f"task_id={task.name!r}",
+        f"name={('mlops-' + task.name.replace('_', '-'))!r}",
+        f"doc_md={task.description!r}",
+        "arguments=["
+        + ", ".join(
+            [
+                repr(task.name),
+                "'--run-id', '{{ run_id }}'",
+                "'--run-type', '{{ dag_run.run_type }}'",
+                "'--upstream', " + repr("{" + pulls + "}"),
+                "'--trigger', '{{ (dag_run.conf or {}) | tojson }}'",
+            ]
+        )
+        + "]",
+    ]
+    if task.queue:
+        arguments.append(f"queue={task.queue!r}")
+    if task.outlets:
+        arguments.append(f"outlets=[{', '.join(assets[uri] for uri in task.outlets)}]")
+    block = f"""    {task.name} = KubernetesPodOperator({", ".join(arguments)}, **POD_SETTINGS)
+"""
+    if task.gate:
+        block += f"""
+    @task.short_circuit(task_id={task.name + '_gate'!r})
+    def {task.name}_gate(**context: Any) -> bool:
+        # A false `{task.gate}` ends the run here as an outcome: later tasks are skipped, not failed.
+        return bool((context["ti"].xcom_pull(task_ids={task.name!r}) or {{}}).get({task.gate!r}))
+"""
+    return block
+
+
+def _pod_settings(dag: DagSpec) -> str:
+    pods = dag.settings.kubernetes
+    if pods is None:
+        return ""
+    settings: dict[str, object] = {
+        "image": pods.image,
+        "namespace": pods.namespace,
+        "image_pull_policy": pods.image_pull_policy,
+        "cmds": ["python", "-m", "mlops_declare.steps.pod"],
+        "env_vars": {"MLOPS_DECLARE_PROJECT_ROOT": pods.project_root},
+        "do_xcom_push": True,
+        "get_logs": True,
+        "on_finish_action": "delete_pod",
+    }
+    if pods.service_account:
+        settings["service_account_name"] = pods.service_account
+    return "POD_SETTINGS: dict[str, Any] = " + _python_literal(settings) + "\n"
+
+
 def render_dag(plan: Plan, dag: DagSpec, source: str) -> str:
     """The Python source of one DAG file."""
     assets = _asset_names(dag)
@@ -115,9 +174,37 @@ def render_dag(plan: Plan, dag: DagSpec, source: str) -> str:
     if settings.pool:
         default_args["pool"] = settings.pool
     asset_constants = "".join(f"{name} = Asset({uri!r})\n" for uri, name in assets.items())
-    task_blocks = "\n".join(_task_block(task, assets) for task in dag.tasks)
-    calls = "\n".join(f"    {task.name}_task = {task.name}()" for task in dag.tasks)
-    edges = "\n".join(f"    {upstream}_task >> {downstream}_task" for upstream, downstream in dag.edges)
+    pods = settings.task_runner == "kubernetes" and settings.kubernetes is not None
+    if pods:
+        task_blocks = "\n".join(_pod_task_block(task, assets) for task in dag.tasks)
+        calls = "\n".join(
+            f"    {task.name}_task = {task.name}" + (f"\n    {task.name}_gate_task = {task.name}_gate()" if task.gate else "")
+            for task in dag.tasks
+        )
+        gated = {task.name for task in dag.tasks if task.gate}
+        edge_lines = [f"    {name}_task >> {name}_gate_task" for name in sorted(gated)]
+        edge_lines += [
+            f"    {upstream}{'_gate' if upstream in gated else ''}_task >> {downstream}_task" for upstream, downstream in dag.edges
+        ]
+        edges = "\n".join(edge_lines)
+    else:
+        task_blocks = "\n".join(_task_block(task, assets) for task in dag.tasks)
+        calls = "\n".join(f"    {task.name}_task = {task.name}()" for task in dag.tasks)
+        edges = "\n".join(f"    {upstream}_task >> {downstream}_task" for upstream, downstream in dag.edges)
+    pod_import = (
+        "from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator\n" if pods else ""
+    )
+    failure_callback = ""
+    if settings.notify_failure:
+        default_args["on_failure_callback"] = "_on_failure"
+        failure_callback = """
+
+def _on_failure(context: dict[str, Any]) -> None:
+    # Posts to orchestration.notifications.failure_webhook, resolved from the environment at run time.
+    from mlops_declare.steps.airflow import notify_failure
+
+    notify_failure(CONFIG, context)
+"""
     return f'''{header(f"Airflow DAG {dag.dag_id}: {', '.join(dag.steps)}.", plan, source)}
 from __future__ import annotations
 
@@ -127,7 +214,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow.sdk import {imports}
-
+{pod_import}
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_FINGERPRINT = {plan.config_fingerprint!r}
 CONFIG: dict[str, Any] = {_python_literal(plan.config)}
@@ -139,7 +226,7 @@ def _run_step(name: str, upstream: tuple[str, ...], context: dict[str, Any]) -> 
     from mlops_declare.steps.airflow import run_task
 
     return run_task(name, CONFIG, PROJECT_ROOT, upstream, context)
-
+{failure_callback}{_pod_settings(dag) if pods else ""}
 
 with DAG(
     dag_id={dag.dag_id!r},
@@ -150,7 +237,7 @@ with DAG(
     tags={list(dag.tags)!r},
     doc_md=DOC_MD,
     default_args={{
-{"".join(f"        {key!r}: {value!r},{chr(10)}" for key, value in default_args.items())}        "retry_delay": datetime.timedelta(minutes={settings.retry_delay_minutes}),
+{"".join(f"        {key!r}: {value if key == 'on_failure_callback' else repr(value)},{chr(10)}" for key, value in default_args.items())}        "retry_delay": datetime.timedelta(minutes={settings.retry_delay_minutes}),
         "execution_timeout": datetime.timedelta(minutes={settings.execution_timeout_minutes}),
     }},
 ) as dag:

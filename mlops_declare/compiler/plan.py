@@ -35,6 +35,18 @@ class ArtefactSpec(BaseModel):
     produced_by: str
 
 
+class KubernetesSpec(BaseModel):
+    """How a step runs as a pod (`orchestration.task_runner: kubernetes`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    image: str
+    namespace: str
+    project_root: str
+    image_pull_policy: str
+    service_account: str | None
+
+
 class TaskSettings(BaseModel):
     """Airflow task settings from `orchestration` (the DAG's default_args)."""
 
@@ -46,6 +58,11 @@ class TaskSettings(BaseModel):
     execution_timeout_minutes: int
     queue: str | None
     pool: str | None
+    notify_failure: bool = False
+    """Whether failed tasks POST `orchestration.notifications.failure_webhook` (resolved at run time, never rendered)."""
+    task_runner: Literal["local", "celery", "kubernetes"] = "local"
+    kubernetes: KubernetesSpec | None = None
+    """Pod settings when the task runner is kubernetes."""
 
 
 class TaskSpec(BaseModel):
@@ -278,9 +295,25 @@ def _dag(config: ProjectConfig, role: DagRole, steps: tuple[StepDeclaration, ...
             execution_timeout_minutes=orchestration.execution_timeout_minutes,
             queue=orchestration.queue,
             pool=orchestration.pool,
+            notify_failure=orchestration.notifications.failure_webhook is not None,
+            task_runner=orchestration.task_runner,
+            kubernetes=_kubernetes_spec(orchestration),
         ),
         tasks=tasks,
         edges=derive_edges(members),
+    )
+
+
+def _kubernetes_spec(orchestration: Any) -> KubernetesSpec | None:
+    pods = orchestration.kubernetes
+    if orchestration.task_runner != "kubernetes" or not pods.image:
+        return None
+    return KubernetesSpec(
+        image=pods.image,
+        namespace=pods.namespace,
+        project_root=pods.project_root,
+        image_pull_policy=pods.image_pull_policy,
+        service_account=pods.service_account,
     )
 
 

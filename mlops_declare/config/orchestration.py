@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from mlops_declare.config.base import Name, NonNegativeInt, PositiveInt, StrictModel
 
@@ -21,6 +21,32 @@ class Triggers(StrictModel):
     """URI of the asset whose update means new data, e.g. file:///data/incoming."""
     drift: bool = True
     """Retrain when the monitoring DAG detects dataset drift."""
+    min_retrain_interval_hours: Annotated[float, Field(ge=0)] = 24.0
+    """Least time between two drift-triggered retrains (a persistent drift does not retrain in a loop); 0 for none."""
+
+
+class Notifications(StrictModel):
+    """Where a failed task is reported."""
+
+    failure_webhook: str | None = None
+    """URL a failed task POSTs a JSON message to; put it (or its token) in `${oc.env:VAR}` so it never lands in a generated file."""
+    timeout_s: Annotated[float, Field(gt=0)] = 10.0
+    """How long one POST may take; a webhook that fails is logged, never fails the task twice."""
+
+
+class Kubernetes(StrictModel):
+    """How each step runs when `task_runner: kubernetes` (one pod per task, KubernetesPodOperator)."""
+
+    image: str | None = None
+    """Container image holding the project and mlops-declare (e.g. built from the project); required for kubernetes."""
+    namespace: str = "default"
+    """Namespace the pods run in."""
+    project_root: str = "/project"
+    """Where the project (conf/, dags/) lives inside the image."""
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
+    """Pull policy of the step pods."""
+    service_account: str | None = None
+    """Service account of the step pods; the namespace default when unset."""
 
 
 class OrchestrationConfig(StrictModel):
@@ -47,7 +73,13 @@ class OrchestrationConfig(StrictModel):
     max_active_runs: PositiveInt = 1
     """Concurrent runs per DAG."""
     task_runner: Literal["local", "celery", "kubernetes"] = "local"
-    """Executor the DAGs are meant for; celery and kubernetes set the task queue."""
+    """Executor the DAGs are meant for; `kubernetes` renders each step as a KubernetesPodOperator running `kubernetes.image`."""
+    kubernetes: Kubernetes = Field(default_factory=Kubernetes)
+    """Pod settings when `task_runner: kubernetes`."""
+    notifications: Notifications = Field(default_factory=Notifications)
+    """Failure notifications of the generated DAGs' tasks."""
+    backfill_moves_stages: bool = False
+    """Whether a backfill run may move a single-holder stage (e.g. production); off, its promote step only registers."""
     queue: str | None = None
     """Celery queue for the tasks."""
     training_queue: str | None = None
@@ -58,6 +90,12 @@ class OrchestrationConfig(StrictModel):
     """DAG tags in the Airflow UI."""
     triggers: Triggers = Field(default_factory=Triggers)
     """Extra retraining triggers."""
+
+    @model_validator(mode="after")
+    def _kubernetes_has_image(self) -> OrchestrationConfig:
+        if self.task_runner == "kubernetes" and not self.kubernetes.image:
+            raise ValueError("task_runner is kubernetes but kubernetes.image is not set; name the image the step pods run")
+        return self
 
     @field_validator("training_schedule", "monitoring_schedule")
     @classmethod

@@ -13,6 +13,9 @@ from typing import Any
 
 from mlops_declare.steps import StepError, run_from_snapshot
 
+BACKFILL_RUN_TYPE = "backfill"
+"""Airflow's run type of the runs `airflow backfill create` makes."""
+
 RESULT_KEY = "result"
 """XCom key under which every task pushes its step result (downstream tasks pull it by task id)."""
 
@@ -38,8 +41,24 @@ def logical_date_of(context: Mapping[str, Any]) -> tuple[str, str]:
     return datetime.datetime.now(datetime.UTC).date().isoformat(), "now"
 
 
+def run_type_of(context: Mapping[str, Any]) -> str | None:
+    """The DAG run's type as Airflow names it (`scheduled`, `manual`, `backfill`, `asset_triggered`), if known."""
+    run_type = getattr(context.get("dag_run"), "run_type", None)
+    if run_type is None:
+        return None
+    return str(getattr(run_type, "value", run_type))
+
+
 def trigger_of(context: Mapping[str, Any]) -> dict[str, Any] | None:
-    """What started the run: the first triggering Asset event (URI, timestamp, extra), or a manual run's conf."""
+    """What started the run: the first triggering Asset event (URI, timestamp, extra), a manual run's conf, or a backfill.
+
+    A backfill is always reported (with `run_type`), so that `promote` can refuse to move a
+    single-holder stage from it unless `orchestration.backfill_moves_stages` allows it.
+    """
+    run_type = run_type_of(context)
+    if run_type == BACKFILL_RUN_TYPE:
+        conf = getattr(context.get("dag_run"), "conf", None)
+        return {"kind": "backfill", "run_type": run_type, "extra": dict(conf or {})}
     for event in _asset_events(context):
         asset = getattr(event, "asset", None)
         timestamp = getattr(event, "timestamp", None)
@@ -48,10 +67,11 @@ def trigger_of(context: Mapping[str, Any]) -> dict[str, Any] | None:
             "asset": getattr(asset, "uri", None),
             "timestamp": timestamp.isoformat() if timestamp is not None else None,
             "extra": dict(getattr(event, "extra", None) or {}),
+            "run_type": run_type,
         }
     conf = getattr(context.get("dag_run"), "conf", None)
     if conf:
-        return {"kind": "dag_run_conf", "extra": dict(conf)}
+        return {"kind": "dag_run_conf", "extra": dict(conf), "run_type": run_type}
     return None
 
 
@@ -102,3 +122,47 @@ def _day(value: Any) -> str:
     if isinstance(value, datetime.date):
         return value.isoformat()
     return datetime.datetime.fromisoformat(str(value)).date().isoformat()
+
+
+def notify_failure(snapshot: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, Any] | None:
+    """`on_failure_callback` of generated tasks: POST a JSON message to `orchestration.notifications.failure_webhook`.
+
+    The URL is resolved from the config snapshot now (its `${oc.env:VAR}` reference read from this
+    process's environment), so it never appears in a generated file. A webhook that fails is
+    logged and reported, never raised: the task has already failed.
+    """
+    import json
+    import logging
+    import urllib.error
+    import urllib.request
+    from urllib.parse import urlsplit
+
+    from mlops_declare.config import load_snapshot
+
+    notifications = load_snapshot(snapshot).config.orchestration.notifications
+    if not notifications.failure_webhook:
+        return None
+    task_instance = context.get("ti")
+    dag_run = context.get("dag_run")
+    exception = context.get("exception")
+    payload = {
+        "event": "task_failed",
+        "dag_id": getattr(task_instance, "dag_id", None),
+        "task_id": getattr(task_instance, "task_id", None),
+        "run_id": context.get("run_id"),
+        "run_type": run_type_of(context),
+        "try_number": getattr(task_instance, "try_number", None),
+        "error": f"{type(exception).__name__}: {exception}" if exception is not None else None,
+        "logical_date": str(getattr(dag_run, "logical_date", None) or ""),
+    }
+    url = notifications.failure_webhook
+    where = f"{urlsplit(url).scheme}://{urlsplit(url).netloc}"
+    request = urllib.request.Request(
+        url, data=json.dumps(payload).encode("utf-8"), method="POST", headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=notifications.timeout_s) as response:
+            return {"ok": 200 <= response.status < 300, "endpoint": where, "status": response.status}
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        logging.getLogger(__name__).error("failure webhook to %s failed: %s", where, getattr(exc, "reason", exc))
+        return {"ok": False, "endpoint": where, "error": str(getattr(exc, "reason", exc))}

@@ -71,8 +71,12 @@ def promote(context: StepContext) -> dict[str, Any]:
     already: list[str] = []
     refused: dict[str, dict[str, Any]] = {}
     rescored: dict[str, str] = {}
+    held_back = _stages_a_backfill_may_not_move(context)
     with open_registry(context) as registry:
         for stage in context.loaded.config.registry.auto_promote:
+            if stage in held_back:
+                refused[stage] = {"stage": stage, "blessed": False, "reason": held_back[stage]}
+                break
             baseline = _holder_on_candidate_data(registry, context, ref, stage)
             if baseline is not None:
                 rescored[stage] = f"{registered['name']}:{baseline.version}"
@@ -84,13 +88,27 @@ def promote(context: StepContext) -> dict[str, Any]:
                 refused[stage] = exc.decision.to_dict()  # type: ignore[attr-defined]
                 break
             (promoted if result.changed else already).append(stage)
+    blessed = bool(promoted or already)
     return {
         "ref": ref,
-        "blessed": bool(promoted or already),
+        "blessed": blessed,
+        "event": {"ref": ref, "promoted": promoted, "already_held": already} if blessed else {},
         "promoted": promoted,
         "already_held": already,
         "refused": refused,
         "holders_rescored_on_this_data": rescored,
+    }
+
+
+def _stages_a_backfill_may_not_move(context: StepContext) -> dict[str, str]:
+    """Single-holder stages -> why this run may not move them: a backfill, unless `orchestration.backfill_moves_stages`."""
+    trigger = context.trigger or {}
+    if trigger.get("run_type") != "backfill" or context.loaded.config.orchestration.backfill_moves_stages:
+        return {}
+    return {
+        stage.name: "a backfill run does not move a single-holder stage (orchestration.backfill_moves_stages is false)"
+        for stage in context.loaded.config.registry.stages
+        if stage.single_holder
     }
 
 
