@@ -13,6 +13,15 @@ PruningMethod = Literal["l1_unstructured", "random_unstructured", "ln_structured
 PruningSchedule = Literal["cubic", "linear", "exponential", "one_shot"]
 
 
+def _valid_patterns(patterns: list[str]) -> list[str]:
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"{pattern!r} is not a valid regular expression ({exc})") from None
+    return patterns
+
+
 class NoPruning(StrictModel):
     """Train without pruning."""
 
@@ -51,12 +60,7 @@ class GradualPruning(StrictModel):
     @field_validator("include", "exclude")
     @classmethod
     def _compiles(cls, patterns: list[str]) -> list[str]:
-        for pattern in patterns:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"{pattern!r} is not a valid regular expression ({exc})") from None
-        return patterns
+        return _valid_patterns(patterns)
 
     @model_validator(mode="after")
     def _consistent(self) -> GradualPruning:
@@ -73,4 +77,55 @@ class GradualPruning(StrictModel):
         return self
 
 
-PruningConfig = Annotated[NoPruning | GradualPruning, Field(discriminator="kind")]
+class SemiStructuredPruning(StrictModel):
+    """2:4 semi-structured sparsity: in every group of 4 consecutive weights of a Linear layer's row,
+    the 2 smallest are zeroed at `prune_epoch`, then `fine_tune_epochs` recover accuracy.
+
+    Training and the sparse package work anywhere; the inference speed-up comes from PyTorch's
+    semi-structured sparse kernels, which need a CUDA GPU (compute capability 8.0 or newer).
+    """
+
+    kind: Literal["semi_structured"]
+    prune_epoch: NonNegativeInt = 2
+    """Epoch at whose end the 2:4 mask is applied."""
+    fine_tune_epochs: NonNegativeInt = 3
+    """Epochs trained after the mask is applied."""
+    include: list[str] = Field(default_factory=lambda: [r".*\.weight$"], min_length=1)
+    r"""Regexes (re.search) of Linear weight names to prune; layers whose input width is not a multiple of 4 stay dense."""
+    exclude: list[str] = Field(default_factory=list)
+    r"""Regexes (re.search) of parameter names never pruned (e.g. `^output\.`)."""
+
+    @field_validator("include", "exclude")
+    @classmethod
+    def _compiles(cls, patterns: list[str]) -> list[str]:
+        return _valid_patterns(patterns)
+
+    def as_schedule(self) -> GradualPruning:
+        """The equivalent one-shot schedule the pruning callback runs (method `semi_structured`, 50%)."""
+        return GradualPruning.model_construct(
+            kind="gradual",
+            method="semi_structured",  # type: ignore[arg-type]  # internal method, not a config value
+            scope="local",
+            init_sparsity=0.5,
+            final_sparsity=0.5,
+            start_epoch=self.prune_epoch,
+            end_epoch=self.prune_epoch,
+            frequency=1,
+            schedule="one_shot",
+            include=list(self.include),
+            exclude=list(self.exclude),
+            fine_tune_epochs=self.fine_tune_epochs,
+            lottery_ticket=False,
+        )
+
+
+PruningConfig = Annotated[NoPruning | GradualPruning | SemiStructuredPruning, Field(discriminator="kind")]
+
+
+def pruning_schedule(pruning: NoPruning | GradualPruning | SemiStructuredPruning) -> GradualPruning | None:
+    """The schedule training runs for a pruning config, or None without pruning."""
+    if isinstance(pruning, GradualPruning):
+        return pruning
+    if isinstance(pruning, SemiStructuredPruning):
+        return pruning.as_schedule()
+    return None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mlops_declare.config import LoadedConfig
 from mlops_declare.config.model import METRICS_BY_TASK
-from mlops_declare.config.pruning import GradualPruning
+from mlops_declare.config.pruning import GradualPruning, pruning_schedule
 from mlops_declare.config.trainer import TrainerConfig
 from mlops_declare.errors import TrainingError
 from mlops_declare.train.precision import PrecisionDecision, resolve_precision
@@ -13,7 +13,7 @@ from mlops_declare.train.precision import PrecisionDecision, resolve_precision
 def preflight(loaded: LoadedConfig, fast_dev_run: bool = False) -> PrecisionDecision:
     """Checks that need no data (precision on this machine, schedule length, watched metrics), run before data preparation."""
     config = loaded.config
-    pruning = config.pruning if isinstance(config.pruning, GradualPruning) else None
+    pruning = pruning_schedule(config.pruning)
     if pruning is not None and not fast_dev_run:
         check_schedule_fits(config.trainer, pruning)
     if pruning is not None and config.trainer.strategy == "ddp_spawn":
@@ -42,11 +42,13 @@ def selected_metrics(trainer: TrainerConfig, task: str) -> list[str]:
 
 def check_schedule_fits(trainer: TrainerConfig, pruning: GradualPruning) -> None:
     needed = epochs_needed(pruning)
+    method: str = pruning.method
+    last = "pruning.prune_epoch" if method == "semi_structured" else "pruning.end_epoch"
     if trainer.max_epochs < needed:
         raise TrainingError(
             f"trainer.max_epochs ({trainer.max_epochs}) is shorter than the pruning schedule: "
-            f"pruning.end_epoch ({pruning.end_epoch}) + 1 + pruning.fine_tune_epochs ({pruning.fine_tune_epochs}) "
-            f"= {needed} epochs; raise trainer.max_epochs or lower pruning.end_epoch"
+            f"{last} ({pruning.end_epoch}) + 1 + pruning.fine_tune_epochs ({pruning.fine_tune_epochs}) "
+            f"= {needed} epochs; raise trainer.max_epochs or lower {last}"
         )
 
 

@@ -72,6 +72,8 @@ def task_loss(outputs: torch.Tensor, targets: torch.Tensor, architecture: dict[s
 class TaskModule(L.LightningModule):
     """Trains a network for its task and logs torchmetrics on the validation split."""
 
+    first_non_finite: torch.Tensor
+
     def __init__(
         self, network: nn.Module, architecture: dict[str, Any], trainer: TrainerConfig, metric_names: list[str], precision: str
     ) -> None:
@@ -140,7 +142,7 @@ class TaskModule(L.LightningModule):
 
     def configure_optimizers(self) -> Any:
         # trainer.model is what the strategy wrapped (DDP, FSDP's flattened parameters), or this module.
-        optimizer = build_optimizer(self.trainer_config, self.trainer.model.parameters())
+        optimizer = build_optimizer(self.trainer_config, (self.trainer.model or self).parameters())
         scheduler = build_scheduler(self.trainer_config, optimizer, self.trainer)
         if scheduler is None:
             return optimizer

@@ -102,6 +102,8 @@ def build_network(architecture: dict[str, Any]) -> nn.Module:
 class MlpNetwork(nn.Module):
     """Embeddings for categorical codes, then Linear -> [BatchNorm] -> activation -> dropout blocks."""
 
+    numeric_index: torch.Tensor
+
     def __init__(self, architecture: dict[str, Any]) -> None:
         super().__init__()
         num_inputs = math.prod(architecture["input_shape"])
@@ -133,6 +135,7 @@ class MlpNetwork(nn.Module):
             return flat
         parts = [flat.index_select(1, self.numeric_index)]
         for (start, width), embedding in zip(self.blocks, self.embeddings, strict=True):
+            assert isinstance(embedding, nn.Embedding)
             parts.append(flat[:, start : start + width] @ embedding.weight.to(flat.dtype))
         return torch.cat(parts, dim=1)
 

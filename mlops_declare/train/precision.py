@@ -39,9 +39,9 @@ def resolve_precision(trainer: TrainerConfig) -> PrecisionDecision:
             f"trainer.accelerator: {trainer.accelerator!r} needs a CUDA GPU; this run has only CPU (use accelerator: cpu or auto)"
         )
     on_gpu = has_cuda and trainer.accelerator != "cpu"
-    capability = tuple(torch.cuda.get_device_capability()) if on_gpu else None
+    capability = torch.cuda.get_device_capability() if on_gpu else None
     used = auto_precision(capability, on_gpu) if trainer.precision == "auto" else trainer.precision
-    problem = precision_problem(used, "gpu" if on_gpu else "cpu", capability, has_cuda)  # type: ignore[arg-type]
+    problem = precision_problem(used, "gpu" if on_gpu else "cpu", capability, has_cuda)
     if problem:
         raise TrainingError(f"trainer.precision: {problem}")
     if used == "transformer-engine":
@@ -51,7 +51,7 @@ def resolve_precision(trainer: TrainerConfig) -> PrecisionDecision:
         used=used,
         accelerator="gpu" if on_gpu else "cpu",
         device=torch.cuda.get_device_name() if on_gpu else "cpu",
-        device_capability=capability,  # type: ignore[arg-type]
+        device_capability=capability,
         matmul_precision=trainer.matmul_precision,
     )
 

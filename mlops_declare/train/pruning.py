@@ -29,14 +29,14 @@ def target_sparsity(pruning: GradualPruning, epoch: int) -> float:
     if epoch >= pruning.end_epoch or pruning.schedule == "one_shot":
         return pruning.final_sparsity
     progress = (epoch - pruning.start_epoch) / (pruning.end_epoch - pruning.start_epoch)
-    initial, final = pruning.init_sparsity, pruning.final_sparsity
+    initial, final = float(pruning.init_sparsity), float(pruning.final_sparsity)
     if pruning.schedule == "cubic":
         # Gradual magnitude pruning (Zhu & Gupta): fast at first, slowing down near the target.
         return final + (initial - final) * (1.0 - progress) ** 3
     if pruning.schedule == "linear":
         return initial + (final - initial) * progress
     # exponential: the surviving share shrinks by a constant factor each epoch.
-    return 1.0 - (1.0 - initial) * ((1.0 - final) / (1.0 - initial)) ** progress
+    return float(1.0 - (1.0 - initial) * ((1.0 - final) / (1.0 - initial)) ** progress)
 
 
 def pruning_epochs(pruning: GradualPruning) -> list[int]:
@@ -60,13 +60,22 @@ def prunable_targets(network: nn.Module, pruning: GradualPruning) -> list[Target
     For `neurons` only the hidden Linear layers of an MLP qualify; structured methods never prune
     the output layer's rows.
     """
-    if pruning.method == "neurons":
+    method: str = pruning.method  # includes the internal `semi_structured` (SemiStructuredPruning.as_schedule)
+    if method == "neurons":
         if not isinstance(network, MlpNetwork):
             raise TrainingError(
                 f"pruning.method 'neurons' removes hidden units of an MLP; this model is a "
                 f"{type(network).__name__} (use method l1_unstructured or ln_structured)"
             )
         candidates = [Target(f"layers.{index}.weight", layer, "weight") for index, layer in enumerate(network.layers)]
+    elif method == "semi_structured":
+        # PyTorch's 2:4 kernels accelerate Linear layers whose input width is a multiple of 4;
+        # other layers, convolutions and attention projections stay dense (the report lists them at 0%).
+        candidates = [
+            target
+            for target in _weight_matrices(network)
+            if isinstance(target.module, nn.Linear) and target.module.in_features % 4 == 0
+        ]
     else:
         candidates = list(_weight_matrices(network))
         if pruning.method == "ln_structured":
@@ -100,9 +109,17 @@ def _weight_matrices(network: nn.Module) -> list[Target]:
 def current_mask(target: Target) -> torch.Tensor:
     """The keep-mask of a target (all ones before its first pruning step)."""
     mask = getattr(target.module, f"{target.name}_mask", None)
-    if mask is not None:
+    if isinstance(mask, torch.Tensor):
         return mask
-    return torch.ones_like(getattr(target.module, target.name), dtype=torch.bool)
+    return torch.ones_like(_tensor(target.module, target.name), dtype=torch.bool)
+
+
+def _tensor(module: nn.Module, name: str) -> torch.Tensor:
+    """A module's tensor attribute (parameter, buffer or pruned weight), typed."""
+    value = getattr(module, name)
+    if not isinstance(value, torch.Tensor):
+        raise TrainingError(f"{type(module).__name__}.{name} is not a tensor")
+    return value
 
 
 def pruned_rows(target: Target) -> torch.Tensor:
@@ -145,7 +162,7 @@ class PruningCallback(L.Callback):
         value = float(score)
         better = self.best_score is None or (value > self.best_score if self.higher_is_better else value < self.best_score)
         if better:
-            network = pl_module.network  # type: ignore[attr-defined]
+            network = _network_of(pl_module)
             self.best_state = {name: tensor.detach().clone() for name, tensor in network.state_dict().items()}
             self.best_epoch, self.best_score = trainer.current_epoch, value
 
@@ -157,7 +174,7 @@ class PruningCallback(L.Callback):
         return self.best_epoch
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        network = pl_module.network  # type: ignore[attr-defined]
+        network = _network_of(pl_module)
         targets = prunable_targets(network, self.pruning)
         if self.pruning.lottery_ticket:
             self.initial_state = {target.parameter: _original(target).detach().clone() for target in targets}
@@ -166,7 +183,7 @@ class PruningCallback(L.Callback):
         epoch = trainer.current_epoch
         if epoch not in self.schedule or trainer.sanity_checking:
             return
-        self.prune_to(pl_module.network, target_sparsity(self.pruning, epoch), epoch)  # type: ignore[attr-defined]
+        self.prune_to(_network_of(pl_module), target_sparsity(self.pruning, epoch), epoch)
         pl_module.log("pruning/sparsity", self.reached, on_epoch=True)
 
     def prune_to(self, network: nn.Module, sparsity: float, epoch: int) -> None:
@@ -186,7 +203,11 @@ class PruningCallback(L.Callback):
         self.steps.append({"epoch": epoch, "target": round(sparsity, 6), "reached": round(self.reached, 6)})
 
     def _apply(self, targets: list[Target], sparsity: float) -> None:
-        method = self.pruning.method
+        method: str = self.pruning.method
+        if method == "semi_structured":
+            for target in targets:
+                prune.custom_from_mask(target.module, target.name, mask=two_of_four_mask(target))  # type: ignore[no-untyped-call]
+            return
         if method in ("l1_unstructured", "random_unstructured") and self.pruning.scope == "global":
             total = sum(current_mask(target).numel() for target in targets)
             already = sum(int((~current_mask(target).bool()).sum()) for target in targets)
@@ -203,12 +224,12 @@ class PruningCallback(L.Callback):
                 count = _prune_count(sparsity, mask.numel(), int((~mask.bool()).sum()))
                 if count:
                     function = prune.l1_unstructured if method == "l1_unstructured" else prune.random_unstructured
-                    function(target.module, target.name, amount=count)
+                    function(target.module, target.name, amount=count)  # type: ignore[no-untyped-call]
                 continue
             rows = pruned_rows(target)
             count = _prune_count(sparsity, len(rows), int(rows.sum()))
             if count:
-                prune.ln_structured(target.module, target.name, amount=count, n=2, dim=0)
+                prune.ln_structured(target.module, target.name, amount=count, n=2, dim=0)  # type: ignore[no-untyped-call]
             if method == "neurons" and getattr(target.module, "bias", None) is not None:
                 _mask_bias_like_rows(target)
 
@@ -221,7 +242,8 @@ class PruningCallback(L.Callback):
         make_permanent(network)
         if self.pruning.method != "neurons":
             return network, architecture
-        return remove_hidden_units(network, architecture, keep)  # type: ignore[arg-type]
+        assert isinstance(network, MlpNetwork)  # prunable_targets refused every other network for `neurons`
+        return remove_hidden_units(network, architecture, keep)
 
     def dense_network(self, architecture: dict[str, Any]) -> nn.Module | None:
         """The network as it was right before the first pruning step (None if it never pruned)."""
@@ -232,11 +254,30 @@ class PruningCallback(L.Callback):
         return network
 
 
+def _network_of(pl_module: L.LightningModule) -> nn.Module:
+    network = getattr(pl_module, "network", None)
+    if not isinstance(network, nn.Module):
+        raise TrainingError(f"{type(pl_module).__name__} has no `network` to prune")
+    return network
+
+
 def _original(target: Target) -> torch.Tensor:
     original = getattr(target.module, f"{target.name}_orig", None)
-    if original is None:
-        original = getattr(target.module, target.name)
-    return original  # type: ignore[no-any-return]
+    return original if isinstance(original, torch.Tensor) else _tensor(target.module, target.name)
+
+
+def two_of_four_mask(target: Target) -> torch.Tensor:
+    """Keep the 2 largest-magnitude weights of every 4 consecutive inputs of each output row (2:4)."""
+    weight = _original(target).detach()
+    if weight.dim() != 2 or weight.shape[1] % 4:
+        raise TrainingError(
+            f"pruning.kind semi_structured: {target.parameter} has shape {tuple(weight.shape)}; 2:4 sparsity needs a "
+            f"Linear weight whose input width is a multiple of 4 (exclude it with pruning.exclude)"
+        )
+    groups = weight.abs().reshape(weight.shape[0], -1, 4)
+    keep = torch.zeros_like(groups, dtype=torch.bool)
+    keep.scatter_(-1, groups.topk(2, dim=-1).indices, True)
+    return keep.reshape(weight.shape).to(weight.dtype)
 
 
 def _refresh_masked_weight(target: Target) -> None:
@@ -247,21 +288,21 @@ def _refresh_masked_weight(target: Target) -> None:
     """
     for hook in target.module._forward_pre_hooks.values():
         if isinstance(hook, prune.BasePruningMethod) and hook._tensor_name == target.name:
-            setattr(target.module, target.name, hook.apply_mask(target.module))
+            setattr(target.module, target.name, hook.apply_mask(target.module))  # type: ignore[no-untyped-call]
 
 
 def _mask_bias_like_rows(target: Target) -> None:
     """A removed unit loses its bias too, so it outputs a constant that export can fold away."""
-    keep_rows = (~pruned_rows(target)).to(target.module.bias.dtype)
+    keep_rows = (~pruned_rows(target)).to(_tensor(target.module, "bias").dtype)
     bias_mask = getattr(target.module, "bias_mask", None)
-    if bias_mask is not None and torch.equal(bias_mask, keep_rows):
+    if isinstance(bias_mask, torch.Tensor) and torch.equal(bias_mask, keep_rows):
         return
-    prune.custom_from_mask(target.module, "bias", mask=keep_rows)
+    prune.custom_from_mask(target.module, "bias", mask=keep_rows)  # type: ignore[no-untyped-call]
 
 
 def measured_sparsity(targets: list[Target], method: str) -> float:
     """Share of pruned weights (unstructured) or of pruned rows/units (structured) over the targets."""
-    if method in ("l1_unstructured", "random_unstructured"):
+    if method in ("l1_unstructured", "random_unstructured", "semi_structured"):
         total = sum(current_mask(target).numel() for target in targets)
         return sum(int((current_mask(target) == 0).sum()) for target in targets) / total
     rows = [pruned_rows(target) for target in targets]
@@ -272,7 +313,7 @@ def make_permanent(network: nn.Module) -> None:
     """Fold every pruning mask into its weight and drop the reparametrisation hooks."""
     for module in network.modules():
         for name in [hook_name for hook_name in list(module._parameters) if hook_name.endswith("_orig")]:
-            prune.remove(module, name[: -len("_orig")])
+            prune.remove(module, name[: -len("_orig")])  # type: ignore[no-untyped-call]
 
 
 def remove_hidden_units(
@@ -284,9 +325,10 @@ def remove_hidden_units(
     constant times the unit's outgoing weights is folded into the next layer's bias.
     """
     network = network.float().eval()
+    layers = [layer for layer in network.layers if isinstance(layer, nn.Linear)]
     kept = [
         keep.get(f"layers.{index}.weight", torch.ones(layer.out_features, dtype=torch.bool)).nonzero().squeeze(1)
-        for index, layer in enumerate(network.layers)
+        for index, layer in enumerate(layers)
     ]
     with torch.no_grad():
         constants = [_removed_unit_outputs(network, index, indices) for index, indices in enumerate(kept)]
@@ -305,13 +347,50 @@ def remove_hidden_units(
                 state[f"norms.{index}.{key}"] = state[f"norms.{index}.{key}"][indices]
         state[f"{following}.weight"] = state[f"{following}.weight"][:, indices]
     smaller.load_state_dict(state)
+    assert isinstance(smaller, MlpNetwork)
     return smaller.eval(), new_architecture
 
 
 def _removed_unit_outputs(network: MlpNetwork, index: int, kept: torch.Tensor) -> torch.Tensor:
     """Per unit of hidden layer `index`: the constant a removed unit emits (weights and bias zero), 0 for kept units."""
-    size = network.layers[index].out_features
+    layer = network.layers[index]
+    assert isinstance(layer, nn.Linear)
+    size = layer.out_features
     removed = torch.ones(size, dtype=torch.bool)
     removed[kept] = False
-    output = network.activation(network.norms[index](torch.zeros(1, size))).squeeze(0)
+    output: torch.Tensor = network.activation(network.norms[index](torch.zeros(1, size))).squeeze(0)
     return torch.where(removed, output, torch.zeros_like(output))
+
+
+SEMI_STRUCTURED_NEEDS = "PyTorch's semi-structured (2:4) sparse kernels need a CUDA GPU with compute capability 8.0 or newer"
+
+
+def semi_structured_available() -> bool:
+    return torch.cuda.is_available() and torch.cuda.get_device_capability() >= (8, 0)
+
+
+def semi_structured_inference(network: nn.Module, dtype: torch.dtype = torch.float16) -> nn.Module:
+    """A copy of a 2:4-pruned network on the GPU in `dtype`, its Linear weights in PyTorch's
+    semi-structured sparse format so matrix products use the sparse tensor-core kernels.
+
+    Raises TrainingError on a machine without a suitable CUDA GPU (the package itself stays dense
+    there and predicts the same). Layers whose shapes the kernels do not take stay dense.
+    """
+    if not semi_structured_available():
+        raise TrainingError(f"pruning.kind semi_structured: {SEMI_STRUCTURED_NEEDS}; this machine has none")
+    from torch.sparse import to_sparse_semi_structured
+
+    accelerated = copy.deepcopy(network).to(device="cuda", dtype=dtype).eval()
+    for module in accelerated.modules():
+        if isinstance(module, nn.Linear) and _fits_semi_structured(module.weight):
+            module.weight = nn.Parameter(to_sparse_semi_structured(module.weight.detach()), requires_grad=False)
+    return accelerated
+
+
+def _fits_semi_structured(weight: torch.Tensor) -> bool:
+    """2:4 pattern present and shapes the CUTLASS kernels accept (rows multiple of 32, columns of 64)."""
+    rows, columns = weight.shape
+    if rows % 32 or columns % 64:
+        return False
+    groups = (weight.reshape(rows, -1, 4) != 0).sum(dim=-1)
+    return bool((groups <= 2).all())
