@@ -85,14 +85,17 @@ class TransformerModel(ModelBase):
 
 ModelConfig = Annotated[MlpModel | CnnModel | TransformerModel, Field(discriminator="kind")]
 
-METRICS_BY_TASK: dict[str, tuple[str, ...]] = {
+MetricName = Literal["accuracy", "f1", "auroc", "precision", "recall", "r2", "mse", "mae", "loss"]
+"""Every metric the trainer computes (torchmetrics names); gates, objectives and monitoring name these."""
+
+METRICS_BY_TASK: dict[str, tuple[MetricName, ...]] = {
     "binary": ("accuracy", "f1", "auroc", "precision", "recall", "loss"),
     "multiclass": ("accuracy", "f1", "auroc", "precision", "recall", "loss"),
     "regression": ("mse", "mae", "r2", "loss"),
 }
 """Every metric the trainer can compute, per task (torchmetrics names)."""
 
-HIGHER_IS_BETTER: dict[str, bool] = {
+HIGHER_IS_BETTER: dict[MetricName, bool] = {
     "accuracy": True,
     "f1": True,
     "auroc": True,

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from mlops_declare.config.base import Name, StrictModel
-from mlops_declare.config.model import HIGHER_IS_BETTER
+from mlops_declare.config.model import HIGHER_IS_BETTER, MetricName
 
 RESERVED_LABELS = ("latest",)
 """Selectors the registry resolves itself (`digits:latest`); no stage or alias may take these names."""
@@ -16,7 +16,7 @@ RESERVED_LABELS = ("latest",)
 class Threshold(StrictModel):
     """One metric condition of a gate (TFX MetricThreshold / MLflow MetricThreshold)."""
 
-    metric: str = Field(min_length=1)
+    metric: MetricName
     """A metric the trainer computes (e.g. accuracy, f1, mse)."""
     split: Literal["val", "test"] = "test"
     """Which evaluation split the metric is read from."""
@@ -37,11 +37,6 @@ class Threshold(StrictModel):
             raise ValueError("a threshold needs `min`, `max` or `min_improvement`")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"`min` ({self.min}) is greater than `max` ({self.max})")
-        if self.min_improvement is not None and self.direction is None and self.metric not in HIGHER_IS_BETTER:
-            raise ValueError(
-                f"the direction of metric {self.metric!r} cannot be inferred; set direction: higher_is_better "
-                "or lower_is_better"
-            )
         return self
 
     @property
@@ -49,7 +44,7 @@ class Threshold(StrictModel):
         """Whether a larger value is an improvement (declared, else inferred from the metric name)."""
         if self.direction is not None:
             return self.direction == "higher_is_better"
-        return HIGHER_IS_BETTER.get(self.metric, True)
+        return HIGHER_IS_BETTER[self.metric]
 
 
 class Gate(StrictModel):

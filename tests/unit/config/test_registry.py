@@ -30,13 +30,21 @@ def test_stage_and_alias_names_do_not_clash() -> None:
         RegistryConfig.model_validate({"stages": [{"name": "production", "gated": False}], "aliases": ["production"]})
 
 
-def test_improvement_on_an_unknown_metric_needs_a_direction() -> None:
-    threshold = {"metric": "custom_score", "min_improvement": 0.1}
-    with pytest.raises(ValidationError, match="direction of metric 'custom_score' cannot be inferred"):
-        Threshold.model_validate(threshold)
-    assert not Threshold.model_validate({**threshold, "direction": "lower_is_better"}).higher_is_better
-    assert Threshold.model_validate({"metric": "custom_score", "min": 0.5}).higher_is_better
+def test_an_unknown_metric_is_refused_not_assumed_higher_is_better() -> None:
+    with pytest.raises(ValidationError, match="Input should be 'accuracy', 'f1'"):
+        Threshold.model_validate({"metric": "custom_score", "min": 0.5})
+    assert not Threshold.model_validate({"metric": "loss", "min_improvement": 0.1}).higher_is_better
+    assert Threshold.model_validate({"metric": "loss", "min_improvement": 0.1, "direction": "higher_is_better"}).higher_is_better
     assert not Threshold.model_validate({"metric": "mse", "max": 0.5}).higher_is_better
+
+
+def test_every_metric_has_a_direction() -> None:
+    from typing import get_args
+
+    from mlops_declare.config.model import HIGHER_IS_BETTER, METRICS_BY_TASK, MetricName
+
+    assert set(HIGHER_IS_BETTER) == set(get_args(MetricName))
+    assert {name for names in METRICS_BY_TASK.values() for name in names} == set(get_args(MetricName))
 
 
 def test_latest_is_reserved() -> None:

@@ -30,7 +30,7 @@ def test_target_hooks_are_rejected_everywhere(project: Path, tmp_path: Path, pay
 
 @pytest.mark.parametrize("payload", PAYLOADS)
 def test_callback_hook_resolves_only_against_the_allow_list(project: Path, payload: str) -> None:
-    with pytest.raises(ConfigError, match=f"'{payload}' is not an allowed callback; allowed: 'device_stats_monitor'"):
+    with pytest.raises(ConfigError, match=f"'{payload}' is not allowed; allowed: 'learning_rate_monitor'"):
         load_config(project / "conf", [f"trainer.callbacks=[{{name: {payload}}}]"])
 
 
