@@ -170,8 +170,11 @@ def profile_table(
         return numeric_column(column, bins, indices)
 
     # numpy and Arrow release the GIL in these kernels, so columns are profiled in parallel.
-    with ThreadPoolExecutor(max_workers=PROFILE_THREADS) as pool:
-        profiled = list(pool.map(lambda item: profile_of(*item), kinds.items()))
+    if rows * len(kinds) < 1_000_000:
+        profiled = [profile_of(name, kind) for name, kind in kinds.items()]
+    else:
+        with ThreadPoolExecutor(max_workers=PROFILE_THREADS) as pool:
+            profiled = list(pool.map(lambda item: profile_of(*item), kinds.items()))
     target_profile: NumericColumn | CategoricalColumn | None = None
     if target is not None:
         column = table.column(target)

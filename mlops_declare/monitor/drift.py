@@ -32,6 +32,8 @@ DRIFT_FORMAT = "mlops_declare.drift/1"
 UNSEEN_LISTED = 10
 """Unseen categories named per column in the result (the share counts them all)."""
 THREADS = 4
+PARALLEL_CELLS = 1_000_000
+"""Below this many current values, columns are checked one after another (threads cost more than they save)."""
 
 
 def check_drift(
@@ -64,8 +66,14 @@ def check_drift(
             drift=False,
         )
         return result
-    with ThreadPoolExecutor(max_workers=THREADS) as pool:
-        checked = list(pool.map(lambda name: _check_column(name, profile.columns[name], current.column(name), config, profile.rows), names))
+    def check(name: str) -> dict[str, Any]:
+        return _check_column(name, profile.columns[name], current.column(name), config, profile.rows)
+
+    if rows * len(names) < PARALLEL_CELLS:
+        checked = [check(name) for name in names]
+    else:
+        with ThreadPoolExecutor(max_workers=THREADS) as pool:
+            checked = list(pool.map(check, names))
     _correct(checked, config)
     prediction = None
     if prediction_column is not None and profile.target is not None and prediction_column in current.column_names:
