@@ -74,7 +74,7 @@ def test_categorical_edge_cases(case: str, method: str) -> None:
     if case == "same" or case == "single_category":
         assert not column["drifted"] and not result["drift"]
     if case == "unseen":
-        signal = [s for s in result["signals"] if s["kind"] == "unseen_categories"][0]
+        signal = next(s for s in result["signals"] if s["kind"] == "unseen_categories")
         assert signal["categories"] == ["c", "d"] and signal["value"] == pytest.approx(0.5)
         assert column["method"] == ("chisquare" if method == "z" else method)  # z needs a binary column
     if case == "reweighted":
