@@ -20,7 +20,7 @@ DAG_ROLES: tuple[DagRole, ...] = ("training", "monitoring")
 AssetRole = Literal["promoted", "retrain"]
 """Airflow Assets a step can emit events on (URIs in `mlops_declare.seams`)."""
 
-ArtefactKind = Literal["json", "parquet", "directory", "registry", "bento", "database", "inference_log", "event"]
+ArtifactKind = Literal["json", "parquet", "directory", "registry", "bento", "database", "inference_log", "event"]
 
 
 class Output(BaseModel):
@@ -29,7 +29,7 @@ class Output(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str
-    kind: ArtefactKind
+    kind: ArtifactKind
     location: str
     """Where it lives; `{home}`, `{run_id}`, `{registry}` and `{service_dir}` are filled in by the compiler."""
 

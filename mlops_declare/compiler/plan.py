@@ -1,4 +1,4 @@
-"""The plan: a JSON-serialisable IR of steps, edges, artefacts and generated outputs."""
+"""The plan: a JSON-serialisable IR of steps, edges, artifacts and generated outputs."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from mlops_declare.seams import promoted_asset_uri, retrain_asset_uri
 GENERATOR = "mlops-declare"
 GENERATOR_VERSION = __version__
 
-class ArtefactSpec(BaseModel):
+class ArtifactSpec(BaseModel):
     """A file or record a step produces, and where it lives."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -232,7 +232,7 @@ class Plan(BaseModel):
     steps: tuple[StepDeclaration, ...]
     edges: tuple[tuple[str, str], ...]
     """(producer, consumer) pairs derived from the steps' inputs and outputs."""
-    artefacts: tuple[ArtefactSpec, ...]
+    artifacts: tuple[ArtifactSpec, ...]
     dags: tuple[DagSpec, ...]
     service: ServiceSpec
     config: dict[str, Any] = Field(repr=False)
@@ -329,8 +329,8 @@ def compile_plan(loaded: LoadedConfig, steps: tuple[StepDeclaration, ...] = STEP
     dags = [dag for dag in (_dag(config, role, steps) for role in DAG_ROLES) if dag is not None]
     service_dir = "service"
     registry = config.registry.store_url.split("://", 1)[0]
-    artefacts = [
-        ArtefactSpec(
+    artifacts = [
+        ArtifactSpec(
             name=output.name,
             kind=output.kind,
             location=output.location.format(
@@ -348,7 +348,7 @@ def compile_plan(loaded: LoadedConfig, steps: tuple[StepDeclaration, ...] = STEP
         choices=dict(loaded.choices),
         steps=steps,
         edges=derive_edges(steps),
-        artefacts=tuple(artefacts),
+        artifacts=tuple(artifacts),
         dags=tuple(dags),
         service=service,
         config=loaded.snapshot,

@@ -59,6 +59,9 @@ class UpstreamResults(Mapping[str, Mapping[str, Any]]):
             self[name]
         return self._results.get(name, default)
 
+    def __contains__(self, name: object) -> bool:
+        return name in self._results
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._results)
 
