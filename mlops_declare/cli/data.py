@@ -44,7 +44,7 @@ def run_data(args: argparse.Namespace) -> int:
         prepared = prepare_dataset(data, incoming, logical_date=args.logical_date, project_root=root)
     except DataValidationError as exc:
         print(exc.summary, file=sys.stderr)
-        from mlops_declare.steps import write_json_atomic
+        from mlops_declare.atomic import write_json_atomic
 
         rejected = datasets / "rejected.json"
         write_json_atomic(rejected, exc.report)

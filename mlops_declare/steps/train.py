@@ -6,7 +6,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from mlops_declare.steps import StepContext, StepError, write_json_atomic
+from mlops_declare.atomic import write_json_atomic
+from mlops_declare.steps import StepContext, StepError
 
 TRAIN_COMMAND_VARIABLE = "MLOPS_DECLARE_TRAIN_RUN_ID"
 """Set by `mlops-declare train`, whose DDP workers (started by re-running the command) join the same run."""
