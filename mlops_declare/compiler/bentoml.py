@@ -24,11 +24,11 @@ def field_name(column: str, taken: set[str]) -> str:
 def _value_type(feature: FeatureSpec) -> str:
     if feature.type == "image":
         depth = len(feature.shape or [])
-        return "list[" * depth + "float" + "]" * depth
+        return "list[" * depth + "StrictFloat" + "]" * depth
     if feature.type == "categorical":
         base = f"Literal[{', '.join(repr(value) for value in feature.categories)}]" if feature.categories else "str"
     else:
-        base = "float"
+        base = "StrictFloat"  # lax float would take true/false as 1.0/0.0
     return f"{base} | None" if feature.optional else base
 
 
@@ -94,7 +94,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import bentoml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat
 
 from mlops_declare.compiler.plan import ServiceSpec
 from mlops_declare.serve.middleware import ServiceGuard

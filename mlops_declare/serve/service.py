@@ -77,7 +77,7 @@ def request_models(spec: ServiceSpec, here: Path) -> tuple[type[Any], type[Any]]
 
 
 def _typed_models(features: list[FeatureSpec], max_rows: int) -> tuple[type[Any], type[Any]]:
-    from pydantic import ConfigDict, Field, create_model
+    from pydantic import ConfigDict, Field, StrictFloat, create_model
 
     from mlops_declare.compiler.bentoml import field_name
 
@@ -86,7 +86,7 @@ def _typed_models(features: list[FeatureSpec], max_rows: int) -> tuple[type[Any]
     taken: set[str] = set()
     for feature in features:
         name = field_name(feature.name, taken)
-        value: Any = {"numeric": float, "categorical": str}.get(feature.type, list[Any])
+        value: Any = {"numeric": StrictFloat, "categorical": str}.get(feature.type, list[Any])
         if feature.optional:
             record_fields[name] = (value | None, Field(default=None, alias=feature.name))
             column_fields[name] = (list[value | None] | None, Field(default=None, alias=feature.name, max_length=max_rows))

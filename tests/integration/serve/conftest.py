@@ -20,7 +20,8 @@ import pytest
 from tests.conftest import REPO_ROOT
 
 CLI = [sys.executable, "-m", "mlops_declare"]
-TRAIN = ["trainer.max_epochs=3"]
+# The run ends with `deploy` (a bento of the served label); the staging holder exists after every run.
+TRAIN = ["trainer.max_epochs=3", "serving.model=breast_cancer@staging"]
 API_KEY = "test-key-not-a-secret"
 
 
