@@ -8,6 +8,7 @@ in `outlets`; a DAG scheduled on Assets lists them in its schedule.
 
 from __future__ import annotations
 
+import json
 import pprint
 
 from mlops_declare.compiler.plan import GENERATOR, GENERATOR_VERSION, DagSpec, Plan, TaskSpec
@@ -42,7 +43,7 @@ def _string_literal(text: str) -> str:
 
 
 def _doc_md_intro(plan: Plan, dag: DagSpec, source: str) -> str:
-    """The Airflow UI's description of the DAG; the resolved config is appended from CONFIG at parse time."""
+    """The Airflow UI's description of the DAG; the resolved config (CONFIG_JSON) is appended to it."""
     lines = [
         f"# {dag.dag_id}",
         "",
@@ -203,7 +204,7 @@ def _on_failure(context: dict[str, Any]) -> None:
     # Posts to orchestration.notifications.failure_webhook, resolved from the environment at run time.
     from mlops_declare.steps.airflow import notify_failure
 
-    notify_failure(CONFIG, context)
+    notify_failure(json.loads(CONFIG_JSON), context)
 """
     return f'''{header(f"Airflow DAG {dag.dag_id}: {', '.join(dag.steps)}.", plan, source)}
 from __future__ import annotations
@@ -217,15 +218,17 @@ from airflow.sdk import {imports}
 {pod_import}
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_FINGERPRINT = {plan.config_fingerprint!r}
-CONFIG: dict[str, Any] = {_python_literal(plan.config)}
-DOC_MD = {_string_literal(_doc_md_intro(plan, dag, source))} + "```json\\n" + json.dumps(CONFIG, indent=2, sort_keys=True) + "\\n```"
+# The validated config (secrets as `${{oc.env:VAR}}` references) as one string: parsing the file only
+# binds it; tasks decode it when they run, and the Airflow UI shows it in doc_md.
+CONFIG_JSON = {_string_literal(json.dumps(plan.config, indent=2, sort_keys=True, ensure_ascii=False))}
+DOC_MD = {_string_literal(_doc_md_intro(plan, dag, source))} + "```json\\n" + CONFIG_JSON + "\\n```"
 {asset_constants}
 
 def _run_step(name: str, upstream: tuple[str, ...], context: dict[str, Any]) -> dict[str, Any]:
     # Imported here so that parsing this file stays fast and needs only the Airflow SDK.
     from mlops_declare.steps.airflow import run_task
 
-    return run_task(name, CONFIG, PROJECT_ROOT, upstream, context)
+    return run_task(name, json.loads(CONFIG_JSON), PROJECT_ROOT, upstream, context)
 {failure_callback}{_pod_settings(dag) if pods else ""}
 
 with DAG(

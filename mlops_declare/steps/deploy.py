@@ -21,9 +21,20 @@ def deploy(context: StepContext) -> dict[str, Any]:
     promotion = context.upstream.get("promote") or {}
     if not promotion.get("blessed"):
         raise StepError("step 'deploy' runs only after a blessed promotion; the 'promote' result says not blessed")
-    built = build_bento(context.loaded, context.project_root, None)
     serving = context.loaded.config.serving.model or f"{context.loaded.config.model.name}@production"
+    holder = _holder(context, serving)
+    if holder is None:
+        # Promotion moved an earlier stage only (e.g. auto_promote: [staging]); what services follow is unchanged.
+        return {
+            "deployed": False,
+            "serving": serving,
+            "candidate": promotion.get("ref"),
+            "reason": f"no version holds {serving}; promote one (or add its stage to registry.auto_promote) to deploy",
+            "event": {},
+        }
+    built = build_bento(context.loaded, context.project_root, None)
     return {
+        "deployed": True,
         "tag": str(built["tag"]),
         "version": int(built["version"]),
         "model": str(built.get("model", "")),
@@ -33,3 +44,14 @@ def deploy(context: StepContext) -> dict[str, Any]:
         "event": {"model": str(built.get("model", "")), "bento": str(built["tag"]), "serving": serving},
     }
 
+
+
+def _holder(context: StepContext, reference: str) -> int | None:
+    """The version `reference` names now, or None when nothing holds its label."""
+    from mlops_declare.registry import NotFoundError, Registry
+
+    with Registry.from_config(context.loaded.config.registry, context.project_root) as registry:
+        try:
+            return int(registry.resolve(reference).version)
+        except NotFoundError:
+            return None

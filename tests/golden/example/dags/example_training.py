@@ -15,165 +15,313 @@ from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable, DAG, t
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_FINGERPRINT = '3141a88cd971cf9a4c25edd5ec7fe02c3ad45fedefd3e241712dd5c743f69bff'
-CONFIG: dict[str, Any] = {'data': {'batch_size': 64,
-          'columns': {'features': [],
-                      'id': None,
-                      'target': 'target',
-                      'timestamp': None,
-                      'weight': None},
-          'expectations': [{'kind': 'row_count', 'max': None, 'min': 100, 'policy': 'fail'},
-                           {'column': 'mean radius',
-                            'kind': 'max_null_fraction',
-                            'max': 0.0,
-                            'policy': 'fail'},
-                           {'column': 'mean radius',
-                            'kind': 'range',
-                            'max': 100.0,
-                            'min': 0.0,
-                            'policy': 'fail'},
-                           {'column': 'target',
-                            'kind': 'allowed_values',
-                            'policy': 'fail',
-                            'values': [0, 1]}],
-          'name': 'breast_cancer',
-          'preprocessing': {'impute': 'median', 'max_categories': 100, 'scaling': 'standard'},
-          'source': {'dataset': 'breast_cancer', 'kind': 'builtin'},
-          'split': {'fractions': {'test': 0.15, 'train': 0.7, 'val': 0.15},
-                    'kind': 'random',
-                    'seed': 42,
-                    'stratify': True},
-          'transforms': []},
- 'model': {'activation': 'relu',
-           'batch_norm': False,
-           'dropout': 0.1,
-           'embedding_dim': 8,
-           'hidden': [64, 32],
-           'kind': 'mlp',
-           'name': 'breast_cancer',
-           'num_classes': None,
-           'task': 'binary'},
- 'monitoring': {'alerts': [{'kind': 'log', 'level': 'warning'},
-                           {'kind': 'file', 'path': '.mlops/alerts.jsonl'}],
-                'drift': {'auto_switch_rows': 1000,
-                          'bins': 30,
-                          'cat_method': 'auto',
-                          'columns': [],
-                          'correction': 'bonferroni',
-                          'distance': 0.1,
-                          'drift_share': 0.5,
-                          'num_method': 'auto',
-                          'p_value': 0.05,
-                          'per_column': {},
-                          'sample_size': 5000,
-                          'signals': {'missing_share_change': 0.1, 'unseen_share': 0.01}},
-                'keep_reports': 100,
-                'multivariate': {'domain_classifier': {'alpha': 0.05,
-                                                       'enabled': True,
-                                                       'max_rows': 5000,
-                                                       'min_auroc': 0.55,
-                                                       'permutations': 500},
-                                 'reconstruction': {'chunks': 10,
-                                                    'enabled': True,
-                                                    'sigmas': 3.0,
-                                                    'variance': 0.65}},
-                'performance': None,
-                'window': {'min_rows': 50, 'size_rows': 500}},
- 'orchestration': {'backfill_moves_stages': False,
-                   'catchup': False,
-                   'dag_prefix': 'example',
-                   'execution_timeout_minutes': 120,
-                   'kubernetes': {'image': None,
-                                  'image_pull_policy': 'IfNotPresent',
-                                  'namespace': 'default',
-                                  'project_root': '/project',
-                                  'service_account': None},
-                   'max_active_runs': 1,
-                   'monitoring_schedule': '@daily',
-                   'notifications': {'failure_webhook': None, 'timeout_s': 10.0},
-                   'owner': 'mlops',
-                   'pool': None,
-                   'queue': None,
-                   'retries': 2,
-                   'retry_delay_minutes': 5,
-                   'start_date': '2026-01-01',
-                   'tags': ['mlops_declare', 'example'],
-                   'task_runner': 'local',
-                   'training_queue': None,
-                   'training_schedule': '@weekly',
-                   'triggers': {'data_asset': None,
-                                'drift': True,
-                                'min_retrain_interval_hours': 24.0,
-                                'new_data': False}},
- 'project': {'home': '.mlops', 'name': 'example', 'tags': ['example']},
- 'pruning': {'kind': 'none'},
- 'registry': {'aliases': ['champion', 'challenger'],
-              'artifact_url': '.mlops/artifacts',
-              'auto_promote': ['staging'],
-              'stages': [{'gate': {'first_model': 'bless',
-                                   'thresholds': [{'direction': None,
-                                                   'improvement': 'absolute',
-                                                   'max': None,
-                                                   'metric': 'accuracy',
-                                                   'min': 0.8,
-                                                   'min_improvement': None,
-                                                   'split': 'test'}]},
-                          'gated': True,
-                          'name': 'staging',
-                          'requires': None,
-                          'single_holder': True},
-                         {'gate': {'first_model': 'bless',
-                                   'thresholds': [{'direction': None,
-                                                   'improvement': 'absolute',
-                                                   'max': None,
-                                                   'metric': 'accuracy',
-                                                   'min': 0.9,
-                                                   'min_improvement': 0.0,
-                                                   'split': 'test'}]},
-                          'gated': True,
-                          'name': 'production',
-                          'requires': 'staging',
-                          'single_holder': True}],
-              'store_url': 'sqlite:///.mlops/registry.db'},
- 'serving': {'api_key_env': None,
-             'batching': {'enabled': True, 'max_batch_size': 64, 'max_latency_ms': 20},
-             'inference_log': {'part_max_rows': 50000,
-                               'part_max_seconds': 60.0,
-                               'queue_size': 10000},
-             'inputs': [],
-             'limits': {'max_body_bytes': 1048576,
-                        'max_concurrency': 32,
-                        'max_rows': 1024,
-                        'timeout_s': 10.0},
-             'log_inferences': True,
-             'log_sample_rate': 1.0,
-             'model': 'breast_cancer@production',
-             'port': 3000,
-             'reload_s': 30.0,
-             'resources': {'cpu': 1.0, 'gpu': 0, 'memory': '1Gi'},
-             'rollout': {'candidate': None, 'strategy': 'replace', 'weight': 0.0},
-             'service_name': 'predictor',
-             'workers': 1},
- 'trainer': {'accelerator': 'cpu',
-             'accumulate_grad_batches': 1,
-             'callbacks': [],
-             'checkpointing': {'metric': 'loss', 'save_top_k': 1},
-             'compile': False,
-             'deterministic': False,
-             'devices': 1,
-             'early_stopping': {'metric': 'loss', 'min_delta': 0.0, 'patience': 5},
-             'gradient_clip_val': None,
-             'logger': 'csv',
-             'lr_scheduler': {'gamma': 0.1, 'name': 'none', 'step_size': 10, 'warmup_epochs': 0},
-             'matmul_precision': 'highest',
-             'max_epochs': 20,
-             'metrics': [],
-             'num_nodes': 1,
-             'objective': 'accuracy',
-             'optimizer': {'lr': 0.001, 'momentum': 0.9, 'name': 'adamw', 'weight_decay': 0.0001},
-             'precision': '32-true',
-             'progress_bar': True,
-             'seed': 42,
-             'strategy': 'auto'}}
+# The validated config (secrets as `${oc.env:VAR}` references) as one string: parsing the file only
+# binds it; tasks decode it when they run, and the Airflow UI shows it in doc_md.
+CONFIG_JSON = r'''{
+  "data": {
+    "batch_size": 64,
+    "columns": {
+      "features": [],
+      "id": null,
+      "target": "target",
+      "timestamp": null,
+      "weight": null
+    },
+    "expectations": [
+      {
+        "kind": "row_count",
+        "max": null,
+        "min": 100,
+        "policy": "fail"
+      },
+      {
+        "column": "mean radius",
+        "kind": "max_null_fraction",
+        "max": 0.0,
+        "policy": "fail"
+      },
+      {
+        "column": "mean radius",
+        "kind": "range",
+        "max": 100.0,
+        "min": 0.0,
+        "policy": "fail"
+      },
+      {
+        "column": "target",
+        "kind": "allowed_values",
+        "policy": "fail",
+        "values": [
+          0,
+          1
+        ]
+      }
+    ],
+    "name": "breast_cancer",
+    "preprocessing": {
+      "impute": "median",
+      "max_categories": 100,
+      "scaling": "standard"
+    },
+    "source": {
+      "dataset": "breast_cancer",
+      "kind": "builtin"
+    },
+    "split": {
+      "fractions": {
+        "test": 0.15,
+        "train": 0.7,
+        "val": 0.15
+      },
+      "kind": "random",
+      "seed": 42,
+      "stratify": true
+    },
+    "transforms": []
+  },
+  "model": {
+    "activation": "relu",
+    "batch_norm": false,
+    "dropout": 0.1,
+    "embedding_dim": 8,
+    "hidden": [
+      64,
+      32
+    ],
+    "kind": "mlp",
+    "name": "breast_cancer",
+    "num_classes": null,
+    "task": "binary"
+  },
+  "monitoring": {
+    "alerts": [
+      {
+        "kind": "log",
+        "level": "warning"
+      },
+      {
+        "kind": "file",
+        "path": ".mlops/alerts.jsonl"
+      }
+    ],
+    "drift": {
+      "auto_switch_rows": 1000,
+      "bins": 30,
+      "cat_method": "auto",
+      "columns": [],
+      "correction": "bonferroni",
+      "distance": 0.1,
+      "drift_share": 0.5,
+      "num_method": "auto",
+      "p_value": 0.05,
+      "per_column": {},
+      "sample_size": 5000,
+      "signals": {
+        "missing_share_change": 0.1,
+        "unseen_share": 0.01
+      }
+    },
+    "keep_reports": 100,
+    "multivariate": {
+      "domain_classifier": {
+        "alpha": 0.05,
+        "enabled": true,
+        "max_rows": 5000,
+        "min_auroc": 0.55,
+        "permutations": 500
+      },
+      "reconstruction": {
+        "chunks": 10,
+        "enabled": true,
+        "sigmas": 3.0,
+        "variance": 0.65
+      }
+    },
+    "performance": null,
+    "window": {
+      "min_rows": 50,
+      "size_rows": 500
+    }
+  },
+  "orchestration": {
+    "backfill_moves_stages": false,
+    "catchup": false,
+    "dag_prefix": "example",
+    "execution_timeout_minutes": 120,
+    "kubernetes": {
+      "image": null,
+      "image_pull_policy": "IfNotPresent",
+      "namespace": "default",
+      "project_root": "/project",
+      "service_account": null
+    },
+    "max_active_runs": 1,
+    "monitoring_schedule": "@daily",
+    "notifications": {
+      "failure_webhook": null,
+      "timeout_s": 10.0
+    },
+    "owner": "mlops",
+    "pool": null,
+    "queue": null,
+    "retries": 2,
+    "retry_delay_minutes": 5,
+    "start_date": "2026-01-01",
+    "tags": [
+      "mlops_declare",
+      "example"
+    ],
+    "task_runner": "local",
+    "training_queue": null,
+    "training_schedule": "@weekly",
+    "triggers": {
+      "data_asset": null,
+      "drift": true,
+      "min_retrain_interval_hours": 24.0,
+      "new_data": false
+    }
+  },
+  "project": {
+    "home": ".mlops",
+    "name": "example",
+    "tags": [
+      "example"
+    ]
+  },
+  "pruning": {
+    "kind": "none"
+  },
+  "registry": {
+    "aliases": [
+      "champion",
+      "challenger"
+    ],
+    "artifact_url": ".mlops/artifacts",
+    "auto_promote": [
+      "staging"
+    ],
+    "stages": [
+      {
+        "gate": {
+          "first_model": "bless",
+          "thresholds": [
+            {
+              "direction": null,
+              "improvement": "absolute",
+              "max": null,
+              "metric": "accuracy",
+              "min": 0.8,
+              "min_improvement": null,
+              "split": "test"
+            }
+          ]
+        },
+        "gated": true,
+        "name": "staging",
+        "requires": null,
+        "single_holder": true
+      },
+      {
+        "gate": {
+          "first_model": "bless",
+          "thresholds": [
+            {
+              "direction": null,
+              "improvement": "absolute",
+              "max": null,
+              "metric": "accuracy",
+              "min": 0.9,
+              "min_improvement": 0.0,
+              "split": "test"
+            }
+          ]
+        },
+        "gated": true,
+        "name": "production",
+        "requires": "staging",
+        "single_holder": true
+      }
+    ],
+    "store_url": "sqlite:///.mlops/registry.db"
+  },
+  "serving": {
+    "api_key_env": null,
+    "batching": {
+      "enabled": true,
+      "max_batch_size": 64,
+      "max_latency_ms": 20
+    },
+    "inference_log": {
+      "part_max_rows": 50000,
+      "part_max_seconds": 60.0,
+      "queue_size": 10000
+    },
+    "inputs": [],
+    "limits": {
+      "max_body_bytes": 1048576,
+      "max_concurrency": 32,
+      "max_rows": 1024,
+      "timeout_s": 10.0
+    },
+    "log_inferences": true,
+    "log_sample_rate": 1.0,
+    "model": "breast_cancer@production",
+    "port": 3000,
+    "reload_s": 30.0,
+    "resources": {
+      "cpu": 1.0,
+      "gpu": 0,
+      "memory": "1Gi"
+    },
+    "rollout": {
+      "candidate": null,
+      "strategy": "replace",
+      "weight": 0.0
+    },
+    "service_name": "predictor",
+    "workers": 1
+  },
+  "trainer": {
+    "accelerator": "cpu",
+    "accumulate_grad_batches": 1,
+    "callbacks": [],
+    "checkpointing": {
+      "metric": "loss",
+      "save_top_k": 1
+    },
+    "compile": false,
+    "deterministic": false,
+    "devices": 1,
+    "early_stopping": {
+      "metric": "loss",
+      "min_delta": 0.0,
+      "patience": 5
+    },
+    "gradient_clip_val": null,
+    "logger": "csv",
+    "lr_scheduler": {
+      "gamma": 0.1,
+      "name": "none",
+      "step_size": 10,
+      "warmup_epochs": 0
+    },
+    "matmul_precision": "highest",
+    "max_epochs": 20,
+    "metrics": [],
+    "num_nodes": 1,
+    "objective": "accuracy",
+    "optimizer": {
+      "lr": 0.001,
+      "momentum": 0.9,
+      "name": "adamw",
+      "weight_decay": 0.0001
+    },
+    "precision": "32-true",
+    "progress_bar": true,
+    "seed": 42,
+    "strategy": "auto"
+  }
+}'''
 DOC_MD = r'''# example_training
 
 Generated by `mlops-declare 0.2.0` from `conf`; config fingerprint `3141a88cd971cf9a4c25edd5ec7fe02c3ad45fedefd3e241712dd5c743f69bff`.
@@ -184,7 +332,7 @@ Schedule: @weekly or asset mlops-declare://example/breast_cancer/retrain.
 Steps: `snapshot_config`, `ingest`, `validate_data`, `train`, `evaluate`, `register`, `promote` (gate on `blessed`), `deploy`
 
 Resolved config (secrets appear as `${oc.env:VAR}` references):
-''' + "```json\n" + json.dumps(CONFIG, indent=2, sort_keys=True) + "\n```"
+''' + "```json\n" + CONFIG_JSON + "\n```"
 ASSET_0 = Asset('mlops-declare://example/breast_cancer/retrain')
 ASSET_1 = Asset('mlops-declare://example/breast_cancer/promoted')
 
@@ -193,7 +341,7 @@ def _run_step(name: str, upstream: tuple[str, ...], context: dict[str, Any]) -> 
     # Imported here so that parsing this file stays fast and needs only the Airflow SDK.
     from mlops_declare.steps.airflow import run_task
 
-    return run_task(name, CONFIG, PROJECT_ROOT, upstream, context)
+    return run_task(name, json.loads(CONFIG_JSON), PROJECT_ROOT, upstream, context)
 
 
 with DAG(
