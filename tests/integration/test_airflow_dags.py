@@ -63,12 +63,12 @@ def test_golden_dags_import_without_errors(case: str, tmp_path: Path) -> None:
     report = dagbag(REPO_ROOT / "tests" / "golden" / case / "dags", tmp_path)
     assert report["errors"] == {}
     training = report["dags"]["example_training"]
-    assert training["upstream"]["ingest"] == ["snapshot_config"]
-    assert training["upstream"]["deploy"] == ["build_service"]
-    assert report["dags"]["example_monitoring"]["tasks"] == ["monitor"]
+    assert training["upstream"]["ingest"] == []
+    assert training["upstream"]["train"] == ["ingest", "validate_data"]
+    assert training["upstream"]["promote"] == ["ingest", "register"]
     if case == "new_data_trigger":
         assert training["timetable"] == "AssetOrTimeSchedule"
-        assert training["queues"] == ["training"]
+        assert training["queues"] == ["default", "training"]
 
 
 @pytest.mark.slow

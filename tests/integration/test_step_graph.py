@@ -60,7 +60,7 @@ def _cli(project: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
 def test_a_refused_candidate_ends_the_local_run_as_not_promoted(project: Path) -> None:
     result = _cli(
         project, "run", "--logical-date", "2026-11-26", "trainer.max_epochs=2", "trainer.early_stopping=null",
-        "registry.stages.0.gate.thresholds.0.min=0.9999", "registry.stages.0.gate.first_model=evaluate",
+        "registry.stages.0.gate.thresholds.0.min=0.9999",
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "promote: done" in result.stdout and "blessed=False" in result.stdout
@@ -74,7 +74,7 @@ AIRFLOW_RUN_WITHOUT_LOGICAL_DATE = """
 import json, sys
 from airflow.dag_processing.dagbag import DagBag
 from airflow.utils.session import create_session  # noqa: F401
-dag = DagBag(dag_folder=sys.argv[1], include_examples=False).get_dag("example_training")
+dag = DagBag(dag_folder=sys.argv[1]).get_dag("example_training")
 run = dag.test(logical_date=None)
 print(json.dumps({"state": str(run.state), "logical_date": str(run.logical_date)}))
 """
