@@ -7,7 +7,8 @@ should not grow with the store). Versions beyond the first are bulk-inserted clo
 registration, so seeding is fast; every lookup then runs through the public API.
 
 Run: `python benchmarks/registry.py [--versions 10000] [--backend sqlite|postgres|both] [--package-mb 16]`;
-CI runs `--versions 200 --package-mb 1 --resolves 50` as a smoke test.
+CI runs it at smoke size and checks that it reports its figures, never whether a target was met
+(timings on shared CI machines are not behaviour); `--fail-on-miss` makes a missed target exit 1.
 """
 
 from __future__ import annotations
@@ -243,6 +244,9 @@ def main() -> int:
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="sqlite")
     parser.add_argument("--package-mb", type=float, default=16.0, help="size of the weights file (default 16)")
     parser.add_argument("--resolves", type=int, default=500, help="resolves per median (default 500)")
+    parser.add_argument(
+        "--fail-on-miss", action="store_true", help="exit 1 when a target is missed (default: report only)"
+    )
     args = parser.parse_args()
     if args.versions < 100:
         parser.error("--versions must be at least 100 (the small-store baseline)")
@@ -253,7 +257,7 @@ def main() -> int:
             PROMOTED["next"] = 9
             results = run_store(url, Path(folder), args.versions, args.package_mb, args.resolves)
             ok = report(backend, args.versions, args.package_mb, results) and ok
-    return 0 if ok else 1
+    return 0 if ok or not args.fail_on_miss else 1
 
 
 if __name__ == "__main__":

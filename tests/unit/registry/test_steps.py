@@ -87,13 +87,15 @@ def test_promote_moves_through_auto_promote_stages_and_reports_refusals(project:
     make_package(project / "bad", accuracy=0.5)
     good = register(context(project, "run-good", train={"package_dir": "good"}))
     first = promote(context(project, "run-good", register=good))
-    assert first == {
+    expected = {
         "ref": "breast_cancer:1",
+        "blessed": True,
         "promoted": ["staging"],
         "already_held": [],
         "refused": {},
         "holders_rescored_on_this_data": {},
     }
+    assert {key: first[key] for key in expected} == expected
     again = promote(context(project, "run-good", register=good))
     assert again["already_held"] == ["staging"] and again["promoted"] == []
     with Registry.from_config(context(project).loaded.config.registry, project) as registry:
@@ -101,7 +103,7 @@ def test_promote_moves_through_auto_promote_stages_and_reports_refusals(project:
         registry.promote("breast_cancer:1", "production", actor="test")
     bad = register(context(project, "run-bad", train={"package_dir": "bad"}))
     refused = promote(context(project, "run-bad", register=bad))
-    assert refused["promoted"] == []
+    assert refused["promoted"] == [] and refused["blessed"] is False
     decision = refused["refused"]["staging"]
     assert decision["decision"] == "NOT_BLESSED"
     assert "test.accuracy = 0.5 is below min 0.8" in [check["message"] for check in decision["checks"]]
