@@ -5,6 +5,8 @@ with Registry.from_config(config.registry, project_root) as registry:
     version = registry.register("digits", package_dir, lineage=Lineage(...))
     registry.promote(version.ref, "staging", actor="ci")
     path = registry.load("digits@production")   # a verified local copy
+
+Serving replicas and monitors open it with `read_only=True`: no migration, no writes.
 """
 
 from mlops_declare.registry.core import Registry, default_actor, resolve_store_urls

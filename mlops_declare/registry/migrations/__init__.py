@@ -1,1 +1,2 @@
-"""Alembic migrations of the registry schema, shipped in the package and applied by `Registry.open`."""
+"""Alembic migrations of the registry schema, shipped in the package; applied by a writable `Registry.open`
+and `mlops-declare registry upgrade` (a read-only open only checks the revision)."""
