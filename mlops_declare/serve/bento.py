@@ -38,9 +38,12 @@ def resolve_served(registry: Registry, reference: str) -> ModelVersion:
         parsed = parse_model_ref(reference)
         if parsed.label is None:
             raise
+        if parsed.label in registry.config.aliases:
+            command = f"mlops-declare registry alias {parsed.name}:VERSION --alias {parsed.label}"
+        else:
+            command = f"mlops-declare registry promote {parsed.name}:VERSION --stage {parsed.label}"
         raise BuildError(
-            f"{exc}. Promote a version first: `mlops-declare registry promote {parsed.name}:VERSION --stage {parsed.label}` "
-            f"(see `mlops-declare registry list --name {parsed.name}`)"
+            f"{exc}. Point it at a version first: `{command}` (see `mlops-declare registry list --name {parsed.name}`)"
         ) from None
 
 

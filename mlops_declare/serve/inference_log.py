@@ -38,6 +38,7 @@ class InferenceLogWriter:
         part_max_rows: int,
         part_max_seconds: float,
         on_drop: Callable[[int], None] | None = None,
+        start: bool = True,
     ) -> None:
         self.folder = Path(folder)
         self.features = [(name, kind) for name, kind in features if name not in INFERENCE_LOG_COLUMNS]
@@ -49,6 +50,11 @@ class InferenceLogWriter:
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
         self._sequence = 0
         self._thread = threading.Thread(target=self._run, name="inference-log-writer", daemon=True)
+        if start:
+            self._thread.start()
+
+    def start(self) -> None:
+        """Start the writer thread (when constructed with start=False)."""
         self._thread.start()
 
     def submit(self, rows: Sequence[Mapping[str, Any]]) -> None:

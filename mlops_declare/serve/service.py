@@ -102,10 +102,9 @@ def _typed_models(features: list[FeatureSpec], max_rows: int) -> tuple[type[Any]
 def _package_features(spec: ServiceSpec, here: Path) -> list[FeatureSpec] | None:
     import json
     import logging
-
-    from mlops_declare.data import Preprocessor
     import os
 
+    from mlops_declare.data import Preprocessor
     from mlops_declare.serve.runtime import BUNDLED_PACKAGE, PROJECT_ROOT_VARIABLE, features_of_package, open_registry
 
     bundled = here / BUNDLED_PACKAGE / "preprocessing.json"

@@ -60,7 +60,7 @@ class Server:
 
 
 def start(command: list[str], cwd: Path, port: int, log: Path, env: dict[str, str] | None = None) -> Server:
-    stream = open(log, "w")  # noqa: SIM115 - the server writes to it until it stops
+    stream = open(log, "w")
     environment = {**os.environ, **(env or {})}
     process = subprocess.Popen(command, cwd=cwd, stdout=stream, stderr=subprocess.STDOUT, text=True, env=environment, start_new_session=True)
     server = Server(process, f"http://127.0.0.1:{port}", log)

@@ -60,6 +60,7 @@ def test_built_bento_serves_without_the_project_folder(served_project: Path, tmp
 
 
 def test_serving_a_stage_nobody_holds_names_the_promote_command(served_project: Path) -> None:
-    result = subprocess.run([*CLI, "serve", "breast_cancer@champion"], cwd=served_project, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 2
-    assert "holds 'champion'" in result.stderr and "mlops-declare registry promote breast_cancer:VERSION --stage champion" in result.stderr
+    for label, command in (("champion", "registry alias breast_cancer:VERSION --alias champion"),):
+        result = subprocess.run([*CLI, "serve", f"breast_cancer@{label}"], cwd=served_project, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 2
+        assert f"holds '{label}'" in result.stderr and f"mlops-declare {command}" in result.stderr

@@ -1,0 +1,83 @@
+"""The inference log writer: seams.py's schema, rotation by rows and time, drops counted, atomic parts."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlops_declare.seams import INFERENCE_LOG_VERSION
+from mlops_declare.serve.inference_log import InferenceLogWriter
+
+FEATURES = [("age", "numeric"), ("city", "categorical"), ("image", "image")]
+
+
+def row(index: int) -> dict[str, Any]:
+    return {
+        "request_id": f"r{index}", "timestamp": datetime(2026, 11, 30, 12, 0, index, tzinfo=UTC), "model_name": "m",
+        "model_version": 3, "variant": "primary", "served": True, "latency_ms": 1.5, "prediction": "yes",
+        "prediction_value": 0.9, "probabilities": [0.1, 0.9], "age": float(index), "city": None, "image": [0.0, 1.0],
+    }
+
+
+def writer(folder: Path, **options: Any) -> InferenceLogWriter:
+    settings = {"queue_size": 100, "part_max_rows": 1000, "part_max_seconds": 60.0, **options}
+    return InferenceLogWriter(folder, FEATURES, ["no", "yes"], **settings)
+
+
+def test_parts_follow_the_seam_and_duckdb_reads_them(tmp_path: Path) -> None:
+    import duckdb
+    import pyarrow.parquet as pq
+
+    log = writer(tmp_path, part_max_rows=3)
+    log.submit([row(index) for index in range(7)])
+    log.close()
+    parts = sorted(tmp_path.glob("date=2026-11-30/part-*.parquet"))
+    assert len(parts) == 3  # 3 + 3 + 1 rows
+    assert not list(tmp_path.rglob(".*"))
+    metadata = pq.read_schema(parts[0]).metadata
+    assert metadata[b"mlops_declare.inference_log_version"].decode() == INFERENCE_LOG_VERSION
+    assert json.loads(metadata[b"mlops_declare.class_names"]) == ["no", "yes"]
+    rows = duckdb.sql(
+        f"select request_id, age, city, image, date from read_parquet('{tmp_path}/*/*.parquet', hive_partitioning = true) order by age"
+    ).fetchall()
+    assert [r[0] for r in rows] == [f"r{i}" for i in range(7)]
+    assert rows[0][2] is None and rows[0][3] == [0.0, 1.0] and str(rows[0][4]) == "2026-11-30"
+
+
+def test_a_part_closes_after_part_max_seconds(tmp_path: Path) -> None:
+    log = writer(tmp_path, part_max_seconds=0.2)
+    log.submit([row(1)])
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not list(tmp_path.glob("*/*.parquet")):
+        time.sleep(0.05)
+    assert len(list(tmp_path.glob("*/*.parquet"))) == 1  # written without close and without more rows
+    log.close()
+
+
+def test_a_full_queue_drops_and_counts_instead_of_waiting(tmp_path: Path) -> None:
+    drops: list[int] = []
+    log = writer(tmp_path, queue_size=2, on_drop=drops.append, start=False)
+    started = time.monotonic()
+    log.submit([row(index) for index in range(5)])
+    assert time.monotonic() - started < 5
+    assert log.dropped == 3 and drops == [3]
+    log.start()
+    log.close()
+    import pyarrow.parquet as pq
+
+    assert sum(pq.read_metadata(part).num_rows for part in tmp_path.glob("*/*.parquet")) == 2
+
+
+@pytest.mark.parametrize("name", ["prediction", "date"])
+def test_a_feature_named_like_a_fixed_column_is_refused_at_compile_time(name: str) -> None:
+    from mlops_declare.compiler.checks import check_serving
+    from mlops_declare.config import load_config
+
+    loaded = load_config("conf", ["data=generated", f"data.source.columns.0.name={name}"])
+    problems = list(check_serving(loaded.config))
+    assert [path for path, _ in problems] == ["data.columns.features"] and repr(name) in problems[0][1]
