@@ -356,11 +356,13 @@ def _write_files(folder: Path, prepared: _Prepared) -> None:
             future.result()
     for key, content in (
         ("preprocessing", prepared.state),
-        ("profile", prepared.profile),
         ("report", prepared.report),
         ("metadata", prepared.metadata),
     ):
         _write_text(folder / FILES[key], json.dumps(content, indent=2, sort_keys=True) + "\n")
+    # The profile holds every histogram and sample the monitor needs (megabytes for big tables):
+    # written compact, which uses json's C encoder (indenting falls back to the pure-Python one).
+    _write_text(folder / FILES["profile"], json.dumps(prepared.profile, sort_keys=True, separators=(",", ":")) + "\n")
     _write_text(folder / FILES["summary"], prepared.summary + "\n")
 
 

@@ -205,6 +205,18 @@ def _non_numbers(connection: duckdb.DuckDBPyConnection, table: str, column: str)
     return int(row[0]), int(row[1]), sorted(row[2] or [])
 
 
+def _non_number_counts(connection: duckdb.DuckDBPyConnection, table: str, columns: list[str]) -> dict[str, tuple[int, int]]:
+    """Per text column: (values that are not numbers, values), in one scan of the table."""
+    if not columns:
+        return {}
+    parts = []
+    for column in columns:
+        name = quote(column)
+        parts.append(f"count_if({name} IS NOT NULL AND TRY_CAST({name} AS DOUBLE) IS NULL), count({name})")
+    row = connection.execute(f"SELECT {', '.join(parts)} FROM {table}").fetchall()[0]
+    return {column: (int(row[2 * index]), int(row[2 * index + 1])) for index, column in enumerate(columns)}
+
+
 def _require_image(
     connection: duckdb.DuckDBPyConnection, table: str, feature: Feature, duckdb_type: str, where: str, source: str
 ) -> None:
@@ -232,11 +244,12 @@ def _infer_features(
     source: str,
 ) -> list[Feature]:
     features = []
-    for name in visible(types):
-        if name in taken or name in columns:
-            continue
+    candidates = [name for name in visible(types) if name not in taken and name not in columns]
+    # One scan answers "is this text column numbers?" for every text column at once.
+    counts = _non_number_counts(connection, table, [name for name in candidates if type_family(types[name]) == "string"])
+    for name in candidates:
         family = type_family(types[name])
-        kind = _inferred_feature_type(connection, table, name, family, source)
+        kind = _inferred_feature_type(connection, table, name, family, source, counts.get(name))
         if kind is None:
             note = "array column; declare it as an image feature with a shape" if family == "array" else f"{family} column"
             columns[name] = ColumnInfo(name, types[name], "ignored", note=note)
@@ -249,16 +262,22 @@ def _infer_features(
 
 
 def _inferred_feature_type(
-    connection: duckdb.DuckDBPyConnection, table: str, name: str, family: str, source: str
+    connection: duckdb.DuckDBPyConnection,
+    table: str,
+    name: str,
+    family: str,
+    source: str,
+    counts: tuple[int, int] | None = None,
 ) -> Literal["numeric", "categorical"] | None:
     if family in ("int", "float", "bool"):
         return "numeric"
     if family != "string":
         return None
-    bad, total, examples = _non_numbers(connection, table, name)
+    bad, total = counts if counts is not None else _non_numbers(connection, table, name)[:2]
     if total and bad == 0:
         return "numeric"
     if total and (total - bad) / total >= MOSTLY_NUMERIC:
+        examples = _non_numbers(connection, table, name)[2]
         shown = ", ".join(repr(value) for value in examples)
         raise DataError(
             f"data.columns.features: column {name!r} looks numeric but {bad} of {total} values are not numbers "

@@ -124,14 +124,30 @@ def _load_csv(
     location = _resolve_location(source.path, logical_date, project_root, "csv file")
     _register_filesystem(connection, location)
     label = f"csv source {location!r}"
-    # sample_size=-1 sniffs types from the whole file, so a bad value late in a column makes that
-    # column VARCHAR (which expectations then catch) instead of failing half way through the read.
     null_values = ", ".join(literal(value) for value in source.null_values)
-    query = (
-        f"SELECT * FROM read_csv({literal(location)}, delim={literal(source.delimiter)}, "
-        f"header={str(source.header).lower()}, nullstr=[{null_values}], sample_size=-1, union_by_name=true)"
-    )
-    return LoadedSource(_read_file(connection, query, label), label, location)
+    options = f"delim={literal(source.delimiter)}, header={str(source.header).lower()}, nullstr=[{null_values}]"
+    if _is_glob(location):
+        options += ", union_by_name=true"
+    # DuckDB sniffs types from a sample and reads in parallel. A bad value after the sample fails the
+    # conversion; only then is the whole file sniffed (sample_size=-1), so that column becomes VARCHAR
+    # (which expectations then catch) instead of failing half way through the read. Sniffing the
+    # whole file up front would cost a second pass over every file that has no such value.
+    try:
+        table = connection.sql(f"SELECT * FROM read_csv({literal(location)}, {options})").to_arrow_table()
+    except duckdb.ConversionException:
+        table = None
+    except duckdb.Error as exc:
+        raise DataError(f"{SOURCE_PATH}: cannot read {label}: {_duckdb_message(exc)}") from exc
+    if table is None:
+        query = f"SELECT * FROM read_csv({literal(location)}, {options}, sample_size=-1)"
+        table = _read_file(connection, query, label)
+    elif table.num_columns == 0:
+        raise DataError(f"{SOURCE_PATH}: {label} has no columns")
+    return LoadedSource(table, label, location)
+
+
+def _is_glob(location: str) -> bool:
+    return any(character in location for character in "*?[")
 
 
 def _load_parquet(
@@ -140,7 +156,8 @@ def _load_parquet(
     location = _resolve_location(source.path, logical_date, project_root, "parquet file")
     _register_filesystem(connection, location)
     label = f"parquet source {location!r}"
-    query = f"SELECT * FROM read_parquet({literal(location)}, union_by_name=true)"
+    union = ", union_by_name=true" if _is_glob(location) else ""
+    query = f"SELECT * FROM read_parquet({literal(location)}{union})"
     return LoadedSource(_read_file(connection, query, label), label, location)
 
 

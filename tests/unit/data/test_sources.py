@@ -201,3 +201,14 @@ def test_csv_null_values_are_missing(tmp_path: Path) -> None:
     prepared = prepare(config(csv_source(path, null_values=["", "NA"])), tmp_path)
     rows = all_rows(prepared)
     assert rows.schema.field("x").type == pa.int64() and rows.column("x").null_count == 4
+
+
+def test_a_bad_value_after_the_type_sample_is_named_instead_of_failing_the_read(tmp_path: Path) -> None:
+    """DuckDB sniffs types from a sample; a value past it that does not fit makes the column text
+    (the whole file is sniffed again), so the user is told which value is wrong, not 'conversion error'."""
+    lines = ["a,b,target"] + [f"{index},{index * 0.5},{index % 2}" for index in range(30_000)] + ["oops,1.0,1"]
+    path = write_csv(tmp_path / "late.csv", lines)
+    with pytest.raises(DataError, match=r"column 'a' looks numeric but 1 of 30001 values are not numbers \(e.g. 'oops'\)"):
+        prepare(config(csv_source(path), columns={"target": "target"}), tmp_path)
+    categorical = config(csv_source(path), columns={"target": "target", "features": [{"name": "a", "type": "categorical"}]})
+    assert "oops" in all_rows(prepare(categorical, tmp_path, name="kept")).column("a").to_pylist()
