@@ -50,8 +50,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     monitor.add_argument("--column", default=None, help="history: only this column's tests")
     monitor.add_argument("--limit", type=int, default=20, help="history: this many checks, newest first")
     monitor.add_argument("--no-record", action="store_true", help="do not record the check")
-    monitor.add_argument("--json", nargs="?", const="-", default=None, dest="json_out",
-                         help="print JSON (or write it to the given file)")
+    monitor.add_argument("--json", action="store_true", dest="print_json", help="print JSON for scripts")
+    monitor.add_argument("--output", type=Path, default=None, help="also write the full result as JSON here")
     add_config_arguments(monitor)
     monitor.set_defaults(handler=run_monitor)
 
@@ -115,9 +115,9 @@ def run_monitor(args: argparse.Namespace) -> int:
     result = run_check(
         loaded, root, model_ref=args.model, current=args.current, last_rows=args.last,
         start=_time(args.since, "--since"), end=_time(args.until, "--until"), record=not args.no_record,
-        html_path=args.report, json_path=Path(args.json_out) if args.json_out not in (None, "-") else None,
+        html_path=args.report, json_path=args.output,
     )
-    if args.json_out == "-":
+    if args.print_json:
         print(json.dumps(result, indent=2, default=str))
     else:
         _print_summary(result)
@@ -142,12 +142,12 @@ def _history(loaded: Any, root: Path, args: argparse.Namespace) -> int:
     with Registry.from_config(loaded.config.registry, root) as registry:
         model = args.model.split("@")[0].split(":")[0] if args.model else None
         checks = MonitoringStore(registry.engine).history(model, args.column, args.limit)
-    if args.json_out is not None:
+    if args.print_json or args.output is not None:
         text = json.dumps(checks, indent=2, default=str)
-        if args.json_out == "-":
+        if args.output is not None:
+            args.output.write_text(text + "\n", encoding="utf-8")
+        if args.print_json:
             print(text)
-        else:
-            Path(args.json_out).write_text(text + "\n", encoding="utf-8")
         return 0
     if not checks:
         print("no recorded checks" + (f" with column {args.column!r}" if args.column else ""))

@@ -37,8 +37,11 @@ def alert_payload(result: dict[str, Any]) -> dict[str, Any]:
     model = result.get("model") or {}
     label = f"{model.get('name')}:{model.get('version')}" if model.get("name") else "data"
     parts = []
-    if dataset.get("dataset_drift"):
-        parts.append(f"dataset drift ({dataset.get('drifted')}/{dataset.get('tested')} columns: {', '.join(dataset.get('drifted_columns', [])[:10])})")
+    if dataset.get("drifted"):
+        parts.append(
+            f"{'dataset drift: ' if dataset.get('dataset_drift') else ''}{dataset.get('drifted')} of {dataset.get('tested')} "
+            f"columns drifted ({', '.join(dataset.get('drifted_columns', [])[:10])})"
+        )
     parts += [f"{name} multivariate drift" for name, test in (drift.get("multivariate") or {}).items() if test.get("drifted")]
     parts += [f"{signal['kind']} in {signal['column']}" for signal in drift.get("signals", [])]
     parts += [f"{metric['name']}{' (estimated)' if metric['estimated'] else ''} = {metric['value']:.4g} breaches {metric['threshold']}" for metric in breached]
