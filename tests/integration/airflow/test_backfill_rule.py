@@ -1,0 +1,28 @@
+"""A backfill run never moves a single-holder stage unless `orchestration.backfill_moves_stages` allows it:
+the run type Airflow gives the task reaches `promote` through the run's trigger."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+from mlops_declare.config import load_config
+from mlops_declare.steps import StepContext
+from mlops_declare.steps.airflow import trigger_of
+from mlops_declare.steps.registry import _stages_a_backfill_may_not_move
+
+
+def _context(project: Path, trigger: dict[str, object] | None, *overrides: str) -> StepContext:
+    return StepContext(load_config(project / "conf", list(overrides)), project, "run", "2026-01-01", trigger=trigger)
+
+
+def test_backfill_runs_hold_single_holder_stages(project: Path) -> None:
+    backfill = trigger_of({"dag_run": SimpleNamespace(run_type="backfill", conf={"from": "2026-01-01"})})
+    assert backfill == {"kind": "backfill", "run_type": "backfill", "extra": {"from": "2026-01-01"}}
+    held = _stages_a_backfill_may_not_move(_context(project, backfill))
+    assert sorted(held) == ["production", "staging"]
+    assert "backfill_moves_stages" in held["staging"]
+    assert _stages_a_backfill_may_not_move(_context(project, backfill, "orchestration.backfill_moves_stages=true")) == {}
+    scheduled = trigger_of({"dag_run": SimpleNamespace(run_type="scheduled", conf={})})
+    assert scheduled is None
+    assert _stages_a_backfill_may_not_move(_context(project, scheduled)) == {}
