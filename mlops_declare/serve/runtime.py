@@ -8,9 +8,8 @@ loading, verifying and warming it; a version that fails is refused and the old o
 
 Requests are batched here rather than with BentoML's `batchable` APIs: those merge requests before
 the handler, so per-request auth, row limits, canary routing and request ids in the inference log
-would be lost. The runtime batches after them: concurrent requests' preprocessed rows are stacked
-into one forward pass of at most `batching.max_batch_size` rows, waiting at most
-`batching.max_latency_ms` for a batch to fill.
+would be lost. The runtime batches after them (see `Batcher`): requests queued behind a running
+forward pass share the next one, up to `batching.max_batch_size` rows.
 """
 
 from __future__ import annotations
@@ -202,12 +201,20 @@ def open_registry(project_root: Path, here: Path, read_only: bool = True) -> Reg
 @dataclass
 class _Item:
     served: ServedVersion
-    features: Any
+    records: list[dict[str, Any]]
     future: asyncio.Future[Any]
 
 
 class Batcher:
-    """Adaptive batching: stacks concurrent requests' rows into one forward pass (one inference thread)."""
+    """Adaptive batching: requests that arrive while a forward pass runs share the next one.
+
+    At low load a request runs alone at once (the thread never waits idle for company). Under load,
+    everything queued behind the running pass (up to `max_rows` rows, of one model version) becomes
+    the next batch, and while the previous pass held several requests the next one waits up to
+    `max_latency_s` for more to join, so batches grow with the load. Preprocessing runs in the same
+    thread on the whole batch (one Arrow conversion instead of one per request); when a batch fails
+    to preprocess, its requests run one by one so only the bad request gets the error.
+    """
 
     def __init__(self, executor: ThreadPoolExecutor, enabled: bool, max_rows: int, max_latency_s: float, on_batch: Any) -> None:
         self.executor = executor
@@ -218,31 +225,31 @@ class Batcher:
         self._queue: asyncio.Queue[_Item] | None = None
         self._task: asyncio.Task[None] | None = None
 
-    async def run(self, served: ServedVersion, features: Any) -> Any:
+    async def run(self, served: ServedVersion, records: list[dict[str, Any]]) -> Any:
+        """Outputs for `records` (raises the request's own MlopsDeclareError for bad input)."""
         loop = asyncio.get_running_loop()
         if not self.enabled:
-            self.on_batch(len(features))
-            return await loop.run_in_executor(self.executor, served.forward, features)
+            self.on_batch(len(records))
+            return await loop.run_in_executor(self.executor, _predict, served, records)
         if self._queue is None:
             self._queue = asyncio.Queue()
             self._task = loop.create_task(self._loop())
         future: asyncio.Future[Any] = loop.create_future()
-        await self._queue.put(_Item(served, features, future))
+        self._queue.put_nowait(_Item(served, records, future))
         return await future
 
     async def _loop(self) -> None:
         assert self._queue is not None
         loop = asyncio.get_running_loop()
         carry: _Item | None = None
+        busy = False
         while True:
             first = carry or await self._queue.get()
             carry = None
-            items, rows = [first], len(first.features)
-            deadline = loop.time() + self.max_latency_s
+            items, rows = [first], len(first.records)
+            deadline = loop.time() + (self.max_latency_s if busy else 0.0)
             while rows < self.max_rows:
-                try:
-                    item = self._queue.get_nowait()
-                except asyncio.QueueEmpty:
+                if self._queue.empty():
                     remaining = deadline - loop.time()
                     if remaining <= 0:
                         break
@@ -250,35 +257,62 @@ class Batcher:
                         item = await asyncio.wait_for(self._queue.get(), remaining)
                     except TimeoutError:
                         break
-                if item.served is not first.served or rows + len(item.features) > self.max_rows:
+                else:
+                    item = self._queue.get_nowait()
+                if item.served is not first.served or rows + len(item.records) > self.max_rows:
                     carry = item
                     break
                 items.append(item)
-                rows += len(item.features)
+                rows += len(item.records)
+            busy = len(items) > 1
             await self._execute(items, rows)
 
     async def _execute(self, items: list[_Item], rows: int) -> None:
-        import numpy as np
-
         loop = asyncio.get_running_loop()
-        live = [item for item in items if not item.future.cancelled()]
+        live = [item for item in items if not item.future.done()]
         if not live:
             return
         self.on_batch(rows)
-        stacked = live[0].features if len(live) == 1 else np.concatenate([item.features for item in live])
         try:
-            outputs = await loop.run_in_executor(self.executor, live[0].served.forward, stacked)
-        except Exception as exc:  # the model failed: every waiting request learns it
-            for item in live:
-                if not item.future.done():
-                    item.future.set_exception(exc)
-            return
-        start = 0
-        for item in live:
-            count = len(item.features)
-            if not item.future.done():
-                item.future.set_result(outputs[start : start + count])
-            start += count
+            results = await loop.run_in_executor(self.executor, _predict_batch, live[0].served, [item.records for item in live])
+        except Exception as exc:  # the model itself failed: every waiting request learns it
+            results = [exc] * len(live)
+        for item, result in zip(live, results, strict=True):
+            if item.future.done():
+                continue
+            if isinstance(result, BaseException):
+                item.future.set_exception(result)
+            else:
+                item.future.set_result(result)
+
+
+def _predict(served: ServedVersion, records: list[dict[str, Any]]) -> Any:
+    return served.forward(served.transform(records))
+
+
+def _predict_batch(served: ServedVersion, batches: list[list[dict[str, Any]]]) -> list[Any]:
+    """One preprocessing + forward pass for all requests; per request again only when one of them is bad."""
+    if len(batches) == 1:
+        try:
+            return [_predict(served, batches[0])]
+        except MlopsDeclareError as exc:
+            return [exc]
+    try:
+        features = served.transform([record for batch in batches for record in batch])
+    except MlopsDeclareError:
+        results: list[Any] = []
+        for batch in batches:
+            try:
+                results.append(_predict(served, batch))
+            except MlopsDeclareError as exc:
+                results.append(exc)
+        return results
+    outputs = served.forward(features)
+    split, start = [], 0
+    for batch in batches:
+        split.append(outputs[start : start + len(batch)])
+        start += len(batch)
+    return split
 
 
 # --- the runtime -------------------------------------------------------------------------------
@@ -478,11 +512,10 @@ class Runtime:
         if rollout.strategy == "canary" and candidate is not None and self._random.random() < rollout.weight:
             answering, variant = candidate, "canary"
         try:
-            features = answering.transform(records)
+            outputs = await self._batchers["primary" if variant == "primary" else "candidate"].run(answering, records)
         except MlopsDeclareError as exc:
             self.metrics.requests.labels(endpoint, "400").inc()
             return RequestOutcome(400, {"error": str(exc), "detail": [{"loc": [endpoint], "msg": str(exc), "type": "value_error"}]}, headers)
-        outputs = await self._batchers["primary" if variant == "primary" else "candidate"].run(answering, features)
         answers = answering.answers(outputs)
         latency_ms = (time.perf_counter() - started) * 1000.0
         self._count(endpoint, answering, variant, records, answers)
@@ -499,7 +532,7 @@ class Runtime:
         """The candidate sees the same request; its answer is logged, never returned."""
         started = time.perf_counter()
         try:
-            outputs = await self._batchers["candidate"].run(candidate, candidate.transform(records))
+            outputs = await self._batchers["candidate"].run(candidate, records)
             answers = candidate.answers(outputs)
         except Exception as exc:
             LOGGER.warning("shadow %s:%s failed on request %s: %s", candidate.name, candidate.version, request_id, exc)

@@ -1,0 +1,222 @@
+"""Serving throughput and latency: our compiled service against a minimal hand-written BentoML service.
+
+Issue 9's targets on a 2-core machine: at concurrency 32 our service (validation, metrics and the
+inference log on) reaches >= 1.0x the minimal service's throughput with p99 < 250 ms; adaptive
+batching gives >= 2x the throughput of batching off at concurrency 64 on the digits CNN. Both
+services serve the same registered torch model on loopback, one worker each; the load generator is
+a bounded asyncio loop (a fixed number of one-record requests per concurrency level).
+
+Run: `python benchmarks/serving.py` (full) or `python benchmarks/serving.py --smoke` (tiny, for CI).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CLI = [sys.executable, "-m", "mlops_declare"]
+
+MINIMAL_SERVICE = textwrap.dedent(
+    '''
+    """The baseline: the smallest BentoML service around the same package (no validation, metrics or log)."""
+    import os
+    from pathlib import Path
+    from typing import Any
+
+    import bentoml
+
+    from mlops_declare.train.package import load_package
+
+
+    @bentoml.service(traffic={"timeout": 60})
+    class Minimal:
+        def __init__(self) -> None:
+            self.package = load_package(Path(os.environ["BENCH_PACKAGE"]))
+            self.preprocessor = self.package.preprocessor()
+
+        @bentoml.api
+        def predict(self, records: list[dict[str, Any]]) -> list[Any]:
+            return self.package.predict(self.preprocessor.transform_records(records)).tolist()
+    '''
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def cli(root: Path, *args: str) -> str:
+    result = subprocess.run([*CLI, *args], cwd=root, capture_output=True, text=True, timeout=900)
+    if result.returncode != 0:
+        raise SystemExit(f"mlops-declare {' '.join(args)} failed:\n{result.stderr[-3000:]}")
+    return result.stdout
+
+
+def start(command: list[str], cwd: Path, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    import httpx
+
+    process = subprocess.Popen(command, cwd=cwd, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"server {command} exited with {process.returncode}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    stop(process)
+    raise SystemExit(f"server {command} never became ready")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+async def load(url: str, body: dict[str, Any], concurrency: int, requests: int, headers: dict[str, str]) -> dict[str, float]:
+    """`requests` POSTs with `concurrency` in flight; rps, p50, p99 (ms) and the failure count."""
+    import httpx
+
+    latencies: list[float] = []
+    failures = 0
+    remaining = requests
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(timeout=60, limits=limits, headers=headers) as client:
+
+        async def worker() -> None:
+            nonlocal remaining, failures
+            while remaining > 0:
+                remaining -= 1
+                started = time.perf_counter()
+                response = await client.post(url, json=body)
+                latencies.append((time.perf_counter() - started) * 1000.0)
+                failures += response.status_code != 200
+
+        began = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        wall = time.perf_counter() - began
+    ordered = sorted(latencies)
+    return {
+        "rps": len(ordered) / wall,
+        "p50_ms": statistics.median(ordered),
+        "p99_ms": ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))],
+        "failures": failures,
+    }
+
+
+def measure(url: str, body: dict[str, Any], levels: list[int], requests: int) -> dict[int, dict[str, float]]:
+    asyncio.run(load(url, body, levels[0], max(10, requests // 10), {}))  # warm connections and caches
+    return {level: asyncio.run(load(url, body, level, requests, {})) for level in levels}
+
+
+def serve_ours(root: Path, *overrides: str) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    # The cap is the user's choice; above the measured concurrency so the figures show speed, not 429s.
+    process = start([*CLI, "serve", "--port", str(port), "serving.limits.max_concurrency=256", *overrides], root, port, {})
+    return process, f"http://127.0.0.1:{port}/predict"
+
+
+def serve_minimal(root: Path, package: Path) -> tuple[subprocess.Popen[bytes], str]:
+    folder = root / "minimal"
+    folder.mkdir(exist_ok=True)
+    (folder / "service.py").write_text(MINIMAL_SERVICE, encoding="utf-8")
+    port = free_port()
+    command = [sys.executable, "-m", "bentoml", "serve", "service:Minimal", "--working-dir", str(folder), "--port", str(port)]
+    process = start(command, folder, port, {"BENCH_PACKAGE": str(package)})
+    return process, f"http://127.0.0.1:{port}/predict"
+
+
+def trained(root: Path, reference: str, *overrides: str) -> Path:
+    """Train, register and promote to production; the verified package's local copy."""
+    cli(root, "run", *overrides, f"serving.model={reference.split('@')[0]}@staging")
+    name = reference.split("@")[0]
+    listing = json.loads(cli(root, "registry", "list", "--name", name, "--json", *overrides))
+    versions = listing if isinstance(listing, list) else listing.get("versions", [])
+    latest = max(int(item["version"]) for item in versions)
+    cli(root, "registry", "promote", f"{name}:{latest}", "--stage", "production", "--force", "--reason", "benchmark", *overrides)
+    destination = root / f"package-{name}"
+    cli(root, "registry", "load", f"{name}:{latest}", "--to", str(destination), *overrides)
+    return destination
+
+
+def table(title: str, rows: dict[str, dict[int, dict[str, float]]]) -> None:
+    print(f"\n{title}")
+    print(f"{'service':<22}{'c':>4}{'rps':>10}{'p50 ms':>10}{'p99 ms':>10}{'failed':>8}")
+    for name, levels in rows.items():
+        for level, figures in levels.items():
+            print(f"{name:<22}{level:>4}{figures['rps']:>10.1f}{figures['p50_ms']:>10.1f}{figures['p99_ms']:>10.1f}{int(figures['failures']):>8}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes (CI): c=1,8, 40 requests, no digits run")
+    parser.add_argument("--requests", type=int, default=None, help="requests per concurrency level (default 1000)")
+    args = parser.parse_args()
+    levels = [1, 8] if args.smoke else [1, 8, 32, 64]
+    requests = args.requests or (40 if args.smoke else 1000)
+    with tempfile.TemporaryDirectory(prefix="bench-serving-") as folder:
+        root = Path(folder)
+        shutil.copytree(REPO_ROOT / "conf", root / "conf")
+        os.environ.setdefault("BENTOML_HOME", str(root / "bentoml"))
+        os.environ["MLOPS_DECLARE_SERVE_CACHE"] = str(root / "cache")
+        package = trained(root, "breast_cancer@production", "trainer.max_epochs=2")
+        from sklearn.datasets import load_breast_cancer
+
+        data = load_breast_cancer()
+        record = dict(zip(data.feature_names, map(float, data.data[0]), strict=True))
+        body = {"records": [record]}
+        results: dict[str, dict[int, dict[str, float]]] = {}
+        for name, launcher in (("minimal bentoml", lambda: serve_minimal(root, package)), ("mlops-declare", lambda: serve_ours(root))):
+            process, url = launcher()
+            try:
+                results[name] = measure(url, body, levels, requests)
+            finally:
+                stop(process)
+        table("breast_cancer MLP, one record per request", results)
+        top = levels[-1] if args.smoke else 32
+        ours, minimal = results["mlops-declare"][top], results["minimal bentoml"][top]
+        print(f"\nat c={top}: throughput ours/minimal = {ours['rps'] / minimal['rps']:.2f}x (target >= 1.0x); "
+              f"p99 ours {ours['p99_ms']:.0f} ms (target < 250 ms); minimal p99 {minimal['p99_ms']:.0f} ms")
+        if args.smoke:
+            return 0
+        digits = ["experiment=digits_cnn", "trainer.max_epochs=2"]
+        trained(root, "digits@production", *digits)
+        image = {"image": [[[float((row * 8 + column) % 16) for column in range(8)] for row in range(8)]]}
+        batching: dict[str, dict[int, dict[str, float]]] = {}
+        for label, enabled in (("batching off", "false"), ("batching on", "true")):
+            process, url = serve_ours(root, *digits, f"serving.batching.enabled={enabled}")
+            try:
+                batching[label] = measure(url, {"records": [image]}, [64], requests)
+            finally:
+                stop(process)
+        table("digits CNN at c=64", batching)
+        ratio = batching["batching on"][64]["rps"] / batching["batching off"][64]["rps"]
+        print(f"\nadaptive batching: {ratio:.2f}x the throughput of batching off at c=64 (target >= 2x)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
