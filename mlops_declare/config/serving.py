@@ -40,7 +40,7 @@ class Batching(StrictModel):
     max_batch_size: PositiveInt = 64
     """Largest batch the model sees."""
     max_latency_ms: PositiveInt = 20
-    """Longest a request waits for a batch to fill."""
+    """While the model is busy, longest a batch waits for more requests to join (an idle service never waits)."""
 
 
 class Limits(StrictModel):
