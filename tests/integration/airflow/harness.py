@@ -192,6 +192,10 @@ class AirflowCluster:
             time.sleep(2)
         pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}:\n{self.logs()}")
 
+    def wait_for_dag(self, dag_id: str, timeout: float = 300) -> None:
+        """Until the DAG processor has parsed and stored the DAG (it cannot be triggered before)."""
+        self.wait_for(f"DAG {dag_id} to be parsed", lambda: self.query("select 1 from dag where dag_id = %s", dag_id), timeout)
+
     def finished_run(self, dag_id: str, run_type: str, timeout: float) -> tuple[str, str]:
         """(run_id, state) of the first run of that type once it has finished."""
 
