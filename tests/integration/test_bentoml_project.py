@@ -23,9 +23,9 @@ print(json.dumps({
     "is_service": isinstance(svc, bentoml.Service),
     "name": svc.name,
     "config": svc.config,
-    "batchable": api.batchable,
-    "max_batch_size": api.max_batch_size,
-    "max_latency_ms": api.max_latency_ms,
+    "apis": sorted(svc.apis),
+    "batching": service.SPEC.batching.model_dump(),
+    "guarded": [m.__name__ for m, _ in svc.middlewares],
     "fields": sorted(record["properties"]),
     "forbids_extra": record.get("additionalProperties") is False,
 }))
@@ -42,12 +42,10 @@ def probe(directory: Path) -> dict:  # type: ignore[type-arg]
 def test_committed_service_loads_in_bentoml() -> None:
     report = probe(REPO_ROOT / "service")
     assert report["is_service"] and report["name"] == "predictor"
-    assert report["config"] == {
-        "resources": {"cpu": "1.0", "memory": "1Gi"},
-        "traffic": {"timeout": 10.0, "max_concurrency": 32},
-        "workers": 1,
-    }
-    assert (report["batchable"], report["max_batch_size"], report["max_latency_ms"]) == (True, 64, 20)
+    # The concurrency cap (429 + Retry-After) and the batching run in mlops_declare.serve, after auth and limits.
+    assert report["config"] == {"resources": {"cpu": "1.0", "memory": "1Gi"}, "traffic": {"timeout": 10.0}, "workers": 1}
+    assert report["apis"] == ["metadata", "predict", "predict_batch"] and report["guarded"] == ["ServiceGuard"]
+    assert report["batching"] == {"enabled": True, "max_batch_size": 64, "max_latency_ms": 20}
     assert len(report["fields"]) == 30 and "mean radius" in report["fields"]
     assert report["forbids_extra"]
 
