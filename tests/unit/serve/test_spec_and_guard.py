@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -109,3 +110,26 @@ def test_guard_limits(spec: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     status, _, _, _ = call(guard, key, [b'{"a":', b"1}"])
     assert status == 200 and app.body == b'{"a":1}'  # a short chunked body is replayed whole
     assert call(guard, {}, [b""], path="/readyz")[0] == 200  # probes are not guarded
+
+
+def test_inferred_features_take_their_request_models_from_the_package(tmp_path: Path) -> None:
+    from pydantic import ValidationError
+
+    from mlops_declare.data.preprocessing import FORMAT
+    from mlops_declare.serve.runtime import BUNDLED_PACKAGE
+    from mlops_declare.serve.service import request_models
+
+    state = {
+        "format": FORMAT, "encoded_names": ["a b", "c=x", "c=<unknown>"], "input_shape": [3],
+        "features": [{"name": "a b", "type": "numeric", "fill": 0.0, "offset": 0.0, "scale": 1.0},
+                     {"name": "c", "type": "categorical", "vocabulary": ["x"]}],
+    }
+    (tmp_path / BUNDLED_PACKAGE).mkdir()
+    (tmp_path / BUNDLED_PACKAGE / "preprocessing.json").write_text(json.dumps(state))
+    plan, _ = compile_outputs(load_config("conf", ["data=generated_quality"]))
+    assert plan.service.features is None
+    record, columns = request_models(plan.service, tmp_path)
+    assert record.model_validate({"a b": 1.5}).model_dump(by_alias=True) == {"a b": 1.5, "c": None}
+    with pytest.raises(ValidationError, match="a_bz|a bz"):
+        record.model_validate({"a bz": 1.5})
+    assert columns.model_validate({"c": ["x", None]}).model_dump(by_alias=True) == {"a b": None, "c": ["x", None]}
