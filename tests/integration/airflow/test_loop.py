@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -132,7 +131,11 @@ def test_worse_candidate_ends_not_promoted_with_deploy_skipped(project: Path, tm
     promoted = json.loads((runs[0] / "steps" / "promote.json").read_text())
     assert promoted["blessed"] is False and promoted["refused"]
     assert not (runs[0] / "steps" / "deploy.json").exists()
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "airflow" / "airflow.db") as database:
+        states = dict(database.execute("select task_id, state from task_instance where dag_id = 'example_training'").fetchall())
+    assert states["promote"] == "success" and states["deploy"] == "skipped", states
     with open_registry(project) as registry:
         assert registry.labels("breast_cancer").get("production", ()) == ()
         assert not registry.deployments("breast_cancer")
-    assert sys.executable
