@@ -36,6 +36,8 @@ HISTOGRAM_BINS = 30
 SAMPLE_SIZE = 5000
 """Default reference rows kept (`monitoring.drift.sample_size`)."""
 SAMPLE_SEED = 20261130
+EXACT_QUANTILES_UP_TO = 100_000
+"""Above this many values a column's interior quantiles come from the row sample (a full partition costs more than the rest of the profile)."""
 DISCRETE_LIMIT = 5
 """A numeric column with at most this many distinct values also records its value counts (tested like a categorical)."""
 PROFILE_THREADS = min(4, os.cpu_count() or 1)
@@ -273,10 +275,22 @@ def numeric_summary(values: np.ndarray, bins: int = HISTOGRAM_BINS, indices: np.
         # Tiny spreads underflow when raised to a power; such a column has no usable shape anyway.
         skewness=third / std**3 if std**3 > 0 else 0.0,
         kurtosis=fourth / variance**2 - 3.0 if variance**2 > 0 else 0.0,
-        quantiles={f"{q:g}": float(v) for q, v in zip(QUANTILES, np.quantile(present, QUANTILES), strict=True)},
+        quantiles=_quantiles(present, low, high, sample),
         histogram=Histogram(edges=[float(edge) for edge in edges], counts=[int(count) for count in counts]),
         values=_discrete_values(present, sample),
     )
+
+
+def _quantiles(present: np.ndarray, low: float, high: float, sample: list[float | None]) -> dict[str, float]:
+    """Exact quantiles up to `EXACT_QUANTILES_UP_TO` values; above, interior ones from the row sample (min and max exact)."""
+    finite_sample = np.array([value for value in sample if value is not None], dtype=np.float64)
+    if present.size <= EXACT_QUANTILES_UP_TO or finite_sample.size < 100:
+        values = np.quantile(present, QUANTILES)
+    else:
+        values = np.quantile(finite_sample, QUANTILES)
+    result = {f"{q:g}": float(v) for q, v in zip(QUANTILES, values, strict=True)}
+    result["0"], result["1"] = low, high
+    return result
 
 
 def _discrete_values(present: np.ndarray, sample: list[float | None]) -> dict[str, int] | None:
@@ -294,7 +308,9 @@ def _histogram(present: np.ndarray, low: float, high: float, bins: int) -> tuple
     """Equal-width bins over [low, high]; one bin when the range is too narrow to split at this magnitude."""
     edges = np.linspace(low, high, bins + 1) if high > low else np.array([])
     if edges.size and np.all(np.diff(edges) > 0):
-        return np.histogram(present, bins=edges)
+        # bins + range takes numpy's uniform-bin path: no binary search per value.
+        counts, _ = np.histogram(present, bins=bins, range=(low, high))
+        return counts, edges
     width = max(abs(low) * 1e-9, 0.5)
     return np.array([present.size]), np.array([low - width, high + width])
 
