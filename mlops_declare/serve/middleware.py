@@ -44,6 +44,8 @@ class ServiceGuard:
         self.app = app
         self.spec = spec
         self.in_flight = 0
+        # serving.limits.max_concurrency is per replica; each worker process holds its share (as BentoML's own cap).
+        self.max_in_flight = -(-spec.limits.max_concurrency // spec.workers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] not in API_PATHS:
@@ -66,7 +68,7 @@ class ServiceGuard:
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             await respond(send, 413, {"error": f"request body is larger than serving.limits.max_body_bytes ({limit} bytes)"})
             return
-        if self.in_flight >= self.spec.limits.max_concurrency:
+        if self.in_flight >= self.max_in_flight:
             await respond(
                 send, 429, {"error": f"more than serving.limits.max_concurrency ({self.spec.limits.max_concurrency}) requests in flight"},
                 {"Retry-After": "1"},
