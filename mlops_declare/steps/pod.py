@@ -32,9 +32,14 @@ def main(argv: list[str] | None = None) -> int:
     arguments = parser.parse_args(argv)
     root = Path(os.environ.get("MLOPS_DECLARE_PROJECT_ROOT", ".")).resolve()
     loaded = load_config(root / "conf")
-    trigger = json.loads(arguments.trigger) or None
-    if arguments.run_type == "backfill":
-        trigger = {"kind": "backfill", "run_type": "backfill", "extra": trigger or {}}
+    # The same shape as `mlops_declare.steps.airflow.trigger_of` gives tasks run by Airflow workers.
+    conf = json.loads(arguments.trigger) or {}
+    run_type = arguments.run_type or None
+    trigger: dict[str, object] | None = None
+    if run_type == "backfill":
+        trigger = {"kind": "backfill", "run_type": run_type, "extra": conf}
+    elif conf:
+        trigger = {"kind": "dag_run_conf", "extra": conf, "run_type": run_type}
     import datetime
 
     logical_date = arguments.logical_date or datetime.datetime.now(datetime.UTC).date().isoformat()
