@@ -62,7 +62,11 @@ def read_table(path: str | Path) -> pa.Table:
         if path.suffix.lower() in (".parquet", ".pq"):
             import pyarrow.parquet as pq
 
-            return pq.read_table(path)
+            # Text columns stay dictionary-encoded: decoding a million strings per column costs
+            # more than every statistic computed on them.
+            schema = pq.read_schema(path)
+            text = [field.name for field in schema if pa.types.is_string(field.type) or pa.types.is_large_string(field.type)]
+            return pq.read_table(path, read_dictionary=text or None)
         if path.suffix.lower() in (".csv", ".txt", ".tsv"):
             from pyarrow import csv
 
