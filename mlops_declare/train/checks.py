@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mlops_declare.config import LoadedConfig
-from mlops_declare.config.model import METRICS_BY_TASK
+from mlops_declare.config.model import HIGHER_IS_BETTER, METRICS_BY_TASK
 from mlops_declare.config.pruning import GradualPruning, pruning_schedule
 from mlops_declare.config.trainer import TrainerConfig
 from mlops_declare.errors import TrainingError
@@ -30,7 +30,7 @@ def epochs_needed(pruning: GradualPruning) -> int:
 def selected_metrics(trainer: TrainerConfig, task: str) -> list[str]:
     """The metrics a run computes: `trainer.metrics`, or every metric of the task; `loss` always."""
     available = METRICS_BY_TASK[task]
-    names = list(trainer.metrics) or list(available)
+    names: list[str] = list(trainer.metrics) or list(available)
     unknown = [name for name in names if name not in available]
     if unknown:
         raise TrainingError(
@@ -38,6 +38,14 @@ def selected_metrics(trainer: TrainerConfig, task: str) -> list[str]:
             f"allowed: {', '.join(repr(name) for name in available)}"
         )
     return names if "loss" in names else [*names, "loss"]
+
+
+def higher_is_better(metric: str) -> bool:
+    """Whether a larger value of `metric` is better; an unknown metric is an error, never a guess."""
+    table: dict[str, bool] = {name: value for name, value in HIGHER_IS_BETTER.items()}
+    if metric not in table:
+        raise TrainingError(f"metric {metric!r} is not one the trainer computes; known: {', '.join(table)}")
+    return table[metric]
 
 
 def check_schedule_fits(trainer: TrainerConfig, pruning: GradualPruning) -> None:

@@ -17,11 +17,10 @@ from torch.multiprocessing.spawn import ProcessRaisedException
 
 from mlops_declare._version import __version__
 from mlops_declare.config import LoadedConfig
-from mlops_declare.config.model import HIGHER_IS_BETTER
 from mlops_declare.config.pruning import pruning_schedule
 from mlops_declare.config.trainer import ALLOWED_CALLBACKS, TrainerConfig
 from mlops_declare.errors import TrainingError
-from mlops_declare.train.checks import epochs_needed, preflight, selected_metrics
+from mlops_declare.train.checks import epochs_needed, higher_is_better, preflight, selected_metrics
 from mlops_declare.train.data import TrainingData
 from mlops_declare.train.evaluate import evaluate_split
 from mlops_declare.train.module import ArrayDataModule, TaskModule
@@ -104,7 +103,7 @@ def _train_model(
             gradual,
             trainer_config.seed,
             monitor=f"val/{trainer_config.checkpointing.metric}",
-            higher_is_better=HIGHER_IS_BETTER.get(trainer_config.checkpointing.metric, False),
+            higher_is_better=higher_is_better(trainer_config.checkpointing.metric),
         )
         if gradual
         else None
@@ -235,7 +234,7 @@ def allowed_callbacks(trainer: TrainerConfig) -> list[Any]:
 
 
 def _mode(metric: str) -> str:
-    return "max" if HIGHER_IS_BETTER.get(metric, False) else "min"
+    return "max" if higher_is_better(metric) else "min"
 
 
 def fit(trainer: L.Trainer, module: TaskModule, datamodule: ArrayDataModule) -> None:
@@ -359,7 +358,7 @@ def package_spec(
         "precision_used": decision.used,
         "metrics": metric_names,
         "objective": config.trainer.objective,
-        "objective_higher_is_better": HIGHER_IS_BETTER.get(config.trainer.objective, False),
+        "objective_higher_is_better": higher_is_better(config.trainer.objective),
         "weights_from": weights_from,
         "dataset_fingerprint": data.dataset_fingerprint,
         "config_fingerprint": loaded.fingerprint,

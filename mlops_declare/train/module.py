@@ -180,25 +180,64 @@ def build_scheduler(trainer: TrainerConfig, optimizer: torch.optim.Optimizer, li
     return None if main is None else {"scheduler": main, "interval": "epoch"}
 
 
+class BatchTensorDataset(TensorDataset):
+    """A TensorDataset that hands the DataLoader a whole batch by slicing its tensors (`__getitems__`),
+    instead of one row at a time collated back together: what a hand-written loop over in-memory
+    tensors does. Samplers (shuffling, DDP's DistributedSampler) work as with any dataset."""
+
+    def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, ...]:
+        index = torch.as_tensor(indices, dtype=torch.long, device=self.tensors[0].device)
+        return tuple(tensor.index_select(0, index) for tensor in self.tensors)
+
+
+def _whole_batch(batch: Any) -> Any:
+    """collate_fn for BatchTensorDataset: the batch is already stacked."""
+    return batch
+
+
+DEVICE_RESIDENT_BYTES = 2 * 1024**3
+"""Tabular splits up to this size move to the GPU once, so batches are sliced where they are used."""
+
+
 class ArrayDataModule(L.LightningDataModule):
-    """Train/val/test DataLoaders over in-memory arrays."""
+    """Train/val/test DataLoaders over in-memory arrays, batched by slicing (on the GPU when training there)."""
 
     def __init__(self, data: TrainingData, batch_size: int) -> None:
         super().__init__()
         self.data = data
         self.batch_size = batch_size
+        self._tensors: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 
-    def _dataset(self, split: str) -> TensorDataset:
-        features, targets = self.data.splits[split]
-        return TensorDataset(torch.from_numpy(np.ascontiguousarray(features)), torch.from_numpy(np.ascontiguousarray(targets)))
+    def setup(self, stage: str) -> None:
+        device = torch.device("cpu")
+        trainer = getattr(self, "trainer", None)
+        if trainer is not None and trainer.world_size == 1 and trainer.strategy.root_device.type == "cuda":
+            size = sum(features.nbytes + targets.nbytes for features, targets in self.data.splits.values())
+            if size <= DEVICE_RESIDENT_BYTES:
+                device = trainer.strategy.root_device
+        for split, (features, targets) in self.data.splits.items():
+            self._tensors[split] = (
+                torch.from_numpy(np.ascontiguousarray(features)).to(device),
+                torch.from_numpy(np.ascontiguousarray(targets)).to(device),
+            )
+
+    def _dataset(self, split: str) -> BatchTensorDataset:
+        if split not in self._tensors:
+            self.setup("fit")
+        return BatchTensorDataset(*self._tensors[split])
+
+    def _loader(self, split: str, shuffle: bool = False, drop_last: bool = False) -> DataLoader[Any]:
+        return DataLoader(
+            self._dataset(split), batch_size=self.batch_size, shuffle=shuffle, drop_last=drop_last, collate_fn=_whole_batch
+        )
 
     def train_dataloader(self) -> DataLoader[Any]:
         rows = len(self.data.splits["train"][0])
         # A last batch of one row breaks batch norm; dropping it costs at most one batch per epoch.
-        return DataLoader(self._dataset("train"), batch_size=self.batch_size, shuffle=True, drop_last=rows > self.batch_size)
+        return self._loader("train", shuffle=True, drop_last=rows > self.batch_size)
 
     def val_dataloader(self) -> DataLoader[Any]:
-        return DataLoader(self._dataset("val"), batch_size=self.batch_size)
+        return self._loader("val")
 
     def test_dataloader(self) -> DataLoader[Any]:
-        return DataLoader(self._dataset("test"), batch_size=self.batch_size)
+        return self._loader("test")

@@ -6,8 +6,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from mlops_declare.config.model import HIGHER_IS_BETTER
 from mlops_declare.errors import ConfigError, ConfigIssue
+from mlops_declare.train.checks import higher_is_better
 
 COMMAND_LINE = "command line"
 MAX_COMBINATIONS = 256
@@ -47,7 +47,7 @@ def sweep_changes(combination: Sequence[str], overrides: Sequence[str]) -> list[
 
 def rank_runs(rows: list[dict[str, Any]], objective: str) -> list[dict[str, Any]]:
     """Finished runs best first by `objective` on the validation split; failed runs last."""
-    higher = HIGHER_IS_BETTER.get(objective, False)
+    higher = higher_is_better(objective)
 
     def key(row: dict[str, Any]) -> tuple[int, float]:
         value = row.get("metrics", {}).get("val", {}).get(objective)
@@ -60,7 +60,7 @@ def rank_runs(rows: list[dict[str, Any]], objective: str) -> list[dict[str, Any]
 
 def render_sweep_table(rows: list[dict[str, Any]], objective: str) -> str:
     """One line per run: rank, objective, the swept overrides, where the package is (or why it failed)."""
-    higher = "higher" if HIGHER_IS_BETTER.get(objective, False) else "lower"
+    higher = "higher" if higher_is_better(objective) else "lower"
     lines = [f"sweep ranked by val {objective} ({higher} is better)", f"  {'#':>2}  {'val ' + objective:>14}  overrides"]
     for rank, row in enumerate(rank_runs(rows, objective), start=1):
         value = row.get("metrics", {}).get("val", {}).get(objective)

@@ -28,12 +28,21 @@ def test_training_overhead_smoke() -> None:
     assert "framework / raw PyTorch loop       = " in result.stdout
 
 
+def test_training_overhead_large_case_smoke() -> None:
+    result = benchmark("training_overhead.py", "--large", "--smoke")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "large case: tabular transformer" in result.stdout and "goal < +3%" in result.stdout
+
+
 def test_pruning_smoke() -> None:
     result = benchmark("pruning.py", "--smoke")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "digits_cnn: dense" in result.stdout and "breast_cancer_mlp: dense" in result.stdout
     assert "hidden [64, 32] -> [32, 16]" in result.stdout
     assert "speed-up" in result.stdout and "smaller (goal >= 40%" in result.stdout
+    assert "smaller than dense (goal >= 3x" in result.stdout
+    assert "reloaded package predicts identically: yes" in result.stdout
+    assert "3. semi-structured 2:4" in result.stdout
 
 
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the message on machines without a GPU")

@@ -127,9 +127,9 @@ def test_a_sweep_without_multirun_is_refused(project: Path) -> None:
 @pytest.mark.slow
 def test_ddp_on_two_cpu_processes_with_pruning(project: Path) -> None:
     result = cli(
-        "train", "trainer=ddp_cpu", "trainer.max_epochs=3", "trainer.progress_bar=false", "pruning=gradual",
+        "train", "--verbose", "trainer=ddp_cpu", "trainer.max_epochs=3", "trainer.progress_bar=false", "pruning=gradual",
         "pruning.start_epoch=0", "pruning.end_epoch=1", "pruning.fine_tune_epochs=1", cwd=project,
-    )
+    )  # --verbose: Lightning's own lines show that DDP really ran
     assert result.returncode == 0, result.stderr[-3000:]
     assert "strategy=ddp" in result.stderr or "distributed_backend=gloo" in result.stderr
     assert result.stdout.count("model package: ") == 1  # only rank 0 reports and exports
