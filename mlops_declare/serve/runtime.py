@@ -367,6 +367,11 @@ class Runtime:
 
     def start(self) -> None:
         """Load in the background; `ready` turns true once the first version is verified and warmed."""
+        import torch
+
+        # Intra-op threads beyond the cores the replica asks for (serving.resources.cpu) fight the event
+        # loop and the other workers; on a busy 2-core host a 64-row pass took 23 ms with 2 threads, 0.13 ms with 1.
+        torch.set_num_threads(max(1, int(self.spec.resources.cpu)))
         self._thread.start()
 
     @property
