@@ -61,7 +61,8 @@ def pinned_requirements() -> str:
 def build_bento(loaded: LoadedConfig, project_root: str | Path, ref: str | None = None) -> dict[str, Any]:
     """Build (or reuse) the bento serving `ref` (default `serving.model`) and record it in the registry.
 
-    Returns {"tag": "predictor:3-1a2b3c4d5e6f", "version": 3, "path": "/.../bentos/predictor/3-1a2b3c4d5e6f"}.
+    Returns {"tag": "predictor:3-f-1a2b3c4d5e6f", "version": 3, "path": ".../bentos/predictor/3-f-1a2b3c4d5e6f",
+    "model": "digits:3"}; `f` in the tag: the bento follows a label, `p`: pinned to a version.
     The deploy step calls this; the bento's tag is deterministic (model version + config fingerprint),
     so building twice returns the existing bento.
     """
@@ -78,12 +79,14 @@ def build_bento(loaded: LoadedConfig, project_root: str | Path, ref: str | None 
     config = loaded.config
     with Registry.from_config(config.registry, root) as registry:
         record = resolve_served(registry, reference)
-        version_tag = f"{record.version}-{plan.config_fingerprint[:12]}"
+        # A label (digits@production) is followed by the running bento; a version (digits:3) pins it.
+        version_tag = f"{record.version}-{'p' if '@' not in reference else 'f'}-{plan.config_fingerprint[:12]}"
         tag = f"{spec.name}:{version_tag}"
         try:
             bento = bentoml.bentos.get(tag)
         except bentoml.exceptions.NotFound:
-            bento = _build(loaded, root, plan, record, registry, version_tag, BUNDLED_PACKAGE, RUNTIME_FILE, render_outputs, resolve_store_urls)
+            bento = _build(loaded, root, plan, reference, record, registry, version_tag, BUNDLED_PACKAGE, RUNTIME_FILE, render_outputs,
+                           resolve_store_urls)
         try:
             registry.record_deployment(record.ref, f"bento:{bento.tag}", "built", details={"path": str(bento.path)})
         except MlopsDeclareError as exc:
@@ -95,6 +98,7 @@ def _build(
     loaded: LoadedConfig,
     root: Path,
     plan: Any,
+    reference: str,
     record: ModelVersion,
     registry: Registry,
     version_tag: str,
@@ -122,6 +126,7 @@ def _build(
         registry_settings.update(store_url=loaded.scrub(store_url), artifact_url=loaded.scrub(artifact_url))
         log_dir = Path(spec.inference_log_dir)
         runtime = {
+            "reference": reference,
             "model_name": record.name,
             "model_version": record.version,
             "registry": registry_settings,

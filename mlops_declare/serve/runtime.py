@@ -336,6 +336,10 @@ class Runtime:
         self.project_root = Path(os.environ.get(PROJECT_ROOT_VARIABLE) or project_root).resolve()
         self.here = Path(here).resolve()
         self.config_fingerprint = config_fingerprint
+        settings_file = self.here / RUNTIME_FILE
+        bundled = json.loads(settings_file.read_text(encoding="utf-8")) if settings_file.is_file() else {}
+        self.reference: str = bundled.get("reference") or spec.model
+        """What this replica follows: serving.model, or the reference a bento was built for (a version pins it)."""
         self.primary: ServedVersion | None = None
         self.candidate: ServedVersion | None = None
         self.refused: set[tuple[str, int]] = set()
@@ -398,7 +402,7 @@ class Runtime:
             except Exception as exc:  # the registry may be down: keep serving what is loaded
                 self.error = str(exc)
                 level = logging.WARNING if self.ready else logging.ERROR
-                LOGGER.log(level, "serving %s: %s", self.spec.model, exc)
+                LOGGER.log(level, "serving %s: %s", self.reference, exc)
                 if self._registry is not None:
                     self._registry.close()
                     self._registry = None
@@ -421,7 +425,7 @@ class Runtime:
     def _poll(self) -> None:
         if self._registry is None:
             self._registry = open_registry(self.project_root, self.here)
-        self._follow_reference("primary", self.spec.model)
+        self._follow_reference("primary", self.reference)
         if self.spec.rollout.candidate is not None:
             self._follow_reference("candidate", self.spec.rollout.candidate)
 
@@ -468,7 +472,7 @@ class Runtime:
             with open_registry(self.project_root, self.here, read_only=False) as registry:
                 registry.record_deployment(
                     ref, f"service:{self.spec.name}@{self.host}", status, actor=f"service:{self.spec.name}",
-                    details={"reference": self.spec.model, "pid": os.getpid()},
+                    details={"reference": self.reference, "pid": os.getpid()},
                 )
         except Exception as exc:  # a read-only registry or a transient error must not stop serving
             LOGGER.warning("could not record the deployment of %s: %s", ref, exc)
@@ -601,7 +605,7 @@ class Runtime:
         primary = self.primary
         if primary is None:
             raise ServingError(f"not ready: {self.error or 'the model is still loading'}")
-        reference = self.spec.model
+        reference = self.reference
         candidate = self.candidate
         return {
             "name": primary.name,
