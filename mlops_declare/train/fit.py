@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import math
 import os
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -288,7 +289,8 @@ def finish(
             pruning_callback.pruning, pruning_callback.steps, (dense, architecture), (network, final_architecture), data, metric_names
         )
         architecture = final_architecture
-    metrics = final_metrics(network, architecture, data, metric_names, device)
+    known_val = _scores_already_measured(module, trainer, decision, best, metric_names) if pruning_callback is None else None
+    metrics = final_metrics(network, architecture, data, metric_names, device, known_val)
     _log_final_metrics(trainer, metrics)
     spec = {**package_spec(loaded, data, architecture, decision, metric_names, weights_from), "evaluated_on": device}
     package_dir = export_package(
@@ -308,18 +310,43 @@ def finish(
 
 
 def final_metrics(
-    network: nn.Module, architecture: dict[str, Any], data: TrainingData, metric_names: list[str], device: str
+    network: nn.Module,
+    architecture: dict[str, Any],
+    data: TrainingData,
+    metric_names: list[str],
+    device: str,
+    known_val: dict[str, float] | None = None,
 ) -> dict[str, dict[str, float]]:
-    """Val and test scores in full float32 (TF32 off), so re-scoring the package reproduces them."""
+    """Val and test scores in full float32 (TF32 off), so re-scoring the package reproduces them.
+
+    `known_val`: val scores training already measured on exactly these weights in float32 (see
+    `_scores_already_measured`); the val split is then not scored a second time.
+    """
     matmul = torch.get_float32_matmul_precision()
     torch.set_float32_matmul_precision("highest")
     try:
         return {
-            split: evaluate_split(network, architecture, *data.splits[split], metric_names, device=device)
+            split: known_val
+            if split == "val" and known_val is not None
+            else evaluate_split(network, architecture, *data.splits[split], metric_names, device=device)
             for split in ("val", "test")
         }
     finally:
         torch.set_float32_matmul_precision(matmul)
+
+
+def _scores_already_measured(
+    module: TaskModule, trainer: L.Trainer, decision: PrecisionDecision, best: str | None, metric_names: list[str]
+) -> dict[str, float] | None:
+    """The best checkpoint's val scores as logged at its epoch, when they are what a float32 re-score
+    would give: one CPU process at 32-true (no autocast, no TF32, no DDP padding)."""
+    if best is None or decision.accelerator != "cpu" or decision.used != "32-true" or trainer.world_size != 1:
+        return None
+    match = re.match(r"epoch(\d+)-", Path(best).name)
+    scores = module.validation_history.get(int(match.group(1))) if match else None
+    if scores is None or any(name not in scores or not math.isfinite(scores[name]) for name in metric_names):
+        return None
+    return {name: scores[name] for name in metric_names}
 
 
 def _best_checkpoint(trainer: L.Trainer) -> str | None:

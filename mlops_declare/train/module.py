@@ -86,6 +86,8 @@ class TaskModule(L.LightningModule):
             prefix="val/"
         )
         self.track_loss = "loss" in metric_names
+        self.validation_history: dict[int, dict[str, float]] = {}
+        """Epoch -> the val scores logged at its end (every computed metric, `loss` included)."""
         import torchmetrics
 
         self.val_loss = torchmetrics.MeanMetric()
@@ -121,6 +123,16 @@ class TaskModule(L.LightningModule):
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         if (batch_idx + 1) % NON_FINITE_CHECK_EVERY == 0:
             self.raise_if_non_finite()
+
+    def on_validation_end(self) -> None:
+        # The epoch's validation scores, so the final val scores of a checkpoint need no second pass.
+        if self.trainer.sanity_checking:
+            return
+        self.validation_history[self.current_epoch] = {
+            key.removeprefix("val/"): float(value)
+            for key, value in self.trainer.callback_metrics.items()
+            if key.startswith("val/")
+        }
 
     def on_train_epoch_end(self) -> None:
         self.raise_if_non_finite()
