@@ -178,6 +178,7 @@ def main() -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes (CI): c=1,8, 40 requests, no digits run")
     parser.add_argument("--requests", type=int, default=None, help="requests per concurrency level (default 1000)")
     parser.add_argument("--only", choices=["compare", "batching"], default=None, help="run one of the two parts")
+    parser.add_argument("--override", action="append", default=[], help="extra config override for our service (repeatable)")
     args = parser.parse_args()
     levels = [1, 8] if args.smoke else [1, 8, 32, 64]
     requests = args.requests or (40 if args.smoke else 1000)
@@ -187,14 +188,14 @@ def main() -> int:
         os.environ.setdefault("BENTOML_HOME", str(root / "bentoml"))
         os.environ["MLOPS_DECLARE_SERVE_CACHE"] = str(root / "cache")
         if args.only != "batching":
-            compare(root, levels, requests, args.smoke)
+            compare(root, levels, requests, args.smoke, args.override)
         if args.smoke or args.only == "compare":
             return 0
-        batching_part(root, requests)
+        batching_part(root, requests, args.override)
     return 0
 
 
-def compare(root: Path, levels: list[int], requests: int, smoke: bool) -> None:
+def compare(root: Path, levels: list[int], requests: int, smoke: bool, overrides: list[str]) -> None:
     """Ours against the minimal service on the breast-cancer MLP."""
     package = trained(root, "breast_cancer@production", "trainer.max_epochs=2")
     from sklearn.datasets import load_breast_cancer
@@ -203,7 +204,7 @@ def compare(root: Path, levels: list[int], requests: int, smoke: bool) -> None:
     record = dict(zip(data.feature_names, map(float, data.data[0]), strict=True))
     body = {"records": [record]}
     results: dict[str, dict[int, dict[str, float]]] = {}
-    for name, launcher in (("minimal bentoml", lambda: serve_minimal(root, package)), ("mlops-declare", lambda: serve_ours(root))):
+    for name, launcher in (("minimal bentoml", lambda: serve_minimal(root, package)), ("mlops-declare", lambda: serve_ours(root, *overrides))):
         process, url = launcher()
         try:
             results[name] = measure(url, body, levels, requests)
@@ -216,14 +217,14 @@ def compare(root: Path, levels: list[int], requests: int, smoke: bool) -> None:
           f"p99 ours {ours['p99_ms']:.0f} ms (target < 250 ms); minimal p99 {minimal['p99_ms']:.0f} ms")
 
 
-def batching_part(root: Path, requests: int) -> None:
+def batching_part(root: Path, requests: int, overrides: list[str]) -> None:
     """Adaptive batching on vs off at c=64 on the digits CNN."""
     digits = ["experiment=digits_cnn", "trainer.max_epochs=2"]
     trained(root, "digits@production", *digits)
     image = {"image": [[[float((row * 8 + column) % 16) for column in range(8)] for row in range(8)]]}
     batching: dict[str, dict[int, dict[str, float]]] = {}
     for label, enabled in (("batching off", "false"), ("batching on", "true")):
-        process, url = serve_ours(root, *digits, f"serving.batching.enabled={enabled}")
+        process, url = serve_ours(root, *digits, f"serving.batching.enabled={enabled}", *overrides)
         try:
             batching[label] = measure(url, {"records": [image]}, [64], requests)
         finally:
