@@ -255,40 +255,49 @@ def numeric_summary(values: np.ndarray, bins: int = HISTOGRAM_BINS, indices: np.
     }
     if present.size == 0:
         return NumericColumn(**base)
-    mean = float(np.mean(present))
-    centred = present - mean
+    low, high = float(np.min(present)), float(np.max(present))
+    # Moments are computed on values scaled to about 1, so columns near the float range do not overflow.
+    scale = max(abs(low), abs(high), 1e-300)
+    scale = scale if scale > 1e30 else 1.0
+    scaled = present / scale if scale != 1.0 else present
+    mean_scaled = float(np.mean(scaled))
+    centred = scaled - mean_scaled
     # Repeated multiplication: `**3` and `**4` go through pow() and cost several times more.
     squared = centred * centred
     variance = float(np.mean(squared))
     third = float(np.mean(squared * centred))
     fourth = float(np.mean(squared * squared))
-    del centred, squared
-    std = math.sqrt(variance)
-    low, high = float(np.min(present)), float(np.max(present))
+    del centred, squared, scaled
+    std_scaled = math.sqrt(variance)
     counts, edges = _histogram(present, low, high, bins)
     return NumericColumn(
         **base,
-        mean=mean,
-        std=std,
+        mean=_finite_or_none(mean_scaled * scale),
+        std=_finite_or_none(std_scaled * scale),
         min=low,
         max=high,
         # Tiny spreads underflow when raised to a power; such a column has no usable shape anyway.
-        skewness=third / std**3 if std**3 > 0 else 0.0,
-        kurtosis=fourth / variance**2 - 3.0 if variance**2 > 0 else 0.0,
+        skewness=_finite_or_none(third / std_scaled**3) if std_scaled**3 > 0 else 0.0,
+        kurtosis=_finite_or_none(fourth / variance**2 - 3.0) if variance**2 > 0 else 0.0,
         quantiles=_quantiles(present, low, high, sample),
         histogram=Histogram(edges=[float(edge) for edge in edges], counts=[int(count) for count in counts]),
         values=_discrete_values(present, sample),
     )
 
 
+def _finite_or_none(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
 def _quantiles(present: np.ndarray, low: float, high: float, sample: list[float | None]) -> dict[str, float]:
     """Exact quantiles up to `EXACT_QUANTILES_UP_TO` values; above, interior ones from the row sample (min and max exact)."""
     finite_sample = np.array([value for value in sample if value is not None], dtype=np.float64)
-    if present.size <= EXACT_QUANTILES_UP_TO or finite_sample.size < 100:
-        values = np.quantile(present, QUANTILES)
-    else:
-        values = np.quantile(finite_sample, QUANTILES)
-    result = {f"{q:g}": float(v) for q, v in zip(QUANTILES, values, strict=True)}
+    with np.errstate(over="ignore", invalid="ignore"):
+        if present.size <= EXACT_QUANTILES_UP_TO or finite_sample.size < 100:
+            values = np.quantile(present, QUANTILES)
+        else:
+            values = np.quantile(finite_sample, QUANTILES)
+    result = {f"{q:g}": float(v) for q, v in zip(QUANTILES, values, strict=True) if math.isfinite(float(v))}
     result["0"], result["1"] = low, high
     return result
 
@@ -322,7 +331,8 @@ def uniform_counts(values: np.ndarray, low: float, high: float, bins: int) -> np
 
 def _histogram(present: np.ndarray, low: float, high: float, bins: int) -> tuple[np.ndarray, np.ndarray]:
     """Equal-width bins over [low, high]; one bin when the range is too narrow to split at this magnitude."""
-    edges = np.linspace(low, high, bins + 1) if high > low else np.array([])
+    with np.errstate(over="ignore", invalid="ignore"):
+        edges = np.linspace(low, high, bins + 1) if high > low and math.isfinite(high - low) else np.array([])
     if edges.size and np.all(np.diff(edges) > 0):
         return uniform_counts(present, low, high, bins)[1:-1], edges
     width = max(abs(low) * 1e-9, 0.5)

@@ -279,7 +279,9 @@ def _check_numeric(
             "reference": [float(share) for share in reference_shares],
             "current": [float(share) for share in current_shares],
         }
-    entry["current_mean"] = float(np.mean(present))
+    with np.errstate(over="ignore", invalid="ignore"):
+        current_mean = float(np.mean(present))
+    entry["current_mean"] = current_mean if math.isfinite(current_mean) else None
     entry["reference_mean"] = reference.mean
     return entry
 

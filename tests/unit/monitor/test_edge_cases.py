@@ -139,3 +139,23 @@ def test_missing_share_change_is_a_signal_of_its_own() -> None:
     assert not result["columns"][0]["drifted"]
     assert result["signals"][0]["kind"] == "missing_share_change" and result["signals"][0]["value"] == pytest.approx(0.25)
     assert result["drift"] and not result["dataset"]["dataset_drift"]
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_floats = st.floats(allow_nan=True, allow_infinity=True, width=64) | st.sampled_from([0.0, 1.0, NAN, INF])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    reference=st.lists(_floats, min_size=1, max_size=60),
+    current=st.lists(_floats, min_size=10, max_size=60),
+    method=st.sampled_from(NUMERIC_METHODS),
+)
+def test_any_numeric_values_give_a_defined_result(reference: list[float], current: list[float], method: str) -> None:
+    result = drift(pa.table({"x": pa.array(reference, pa.float64())}), pa.table({"x": pa.array(current, pa.float64())}),
+                   monitoring(num_method=method))
+    _clean(result)
+    column = result["columns"][0]
+    assert isinstance(column["drifted"], bool) and column["status"] in ("tested", "no_values", "too_few_values", "undefined")
