@@ -142,10 +142,10 @@ def test_cross_group_contradiction_stops_compilation() -> None:
 
 def test_service_request_model_follows_data_features() -> None:
     service = _outputs([])["service/service.py"]
-    assert "mean_radius: float | None = Field(description=\"numeric feature 'mean radius'\", alias='mean radius')" in service
-    assert "max_batch_size=64, max_latency_ms=20" in service
+    assert "mean_radius: StrictFloat | None = Field(default=None, description=\"numeric feature 'mean radius'" in service
+    assert "'batching': {'enabled': True, 'max_batch_size': 64, 'max_latency_ms': 20}" in service
     digits = _outputs(["experiment=digits_cnn"])["service/service.py"]
-    assert "image: list[list[list[float]]]" in digits
+    assert "image: list[list[list[StrictFloat]]] = Field(description=" in digits
 
 
 def test_compiler_and_config_stay_pure(tmp_path: Path) -> None:
