@@ -12,8 +12,8 @@ from mlops_declare.config.schema import SCHEMA_DIR, render_schemas
 PLAN_FILE = "plan.json"
 
 
-def render_outputs(plan: Plan, loaded: LoadedConfig, source: str) -> dict[str, str]:
-    """Every generated file, keyed by path relative to the project root; same plan, same bytes."""
+def render_outputs(plan: Plan, source: str) -> dict[str, str]:
+    """Every generated file, keyed by path relative to the project root; the renderers read only the plan."""
     files = {PLAN_FILE: plan.to_json()}
     files.update(render_dags(plan, source))
     files.update(render_service_project(plan, source))
@@ -24,7 +24,7 @@ def render_outputs(plan: Plan, loaded: LoadedConfig, source: str) -> dict[str, s
 def compile_outputs(loaded: LoadedConfig, source: str = "conf") -> tuple[Plan, dict[str, str]]:
     """The plan of the whole step catalogue and every file it renders to."""
     plan = compile_plan(loaded)
-    return plan, render_outputs(plan, loaded, source)
+    return plan, render_outputs(plan, source)
 
 
 __all__ = ["PLAN_FILE", "Plan", "compile_outputs", "compile_plan", "cross_group_problems", "render_outputs"]
