@@ -112,7 +112,7 @@ def _build(
     from mlops_declare.train.package import load_package
 
     spec = plan.service
-    files = render_outputs(plan, loaded, "conf")
+    files = render_outputs(plan, "conf")
     with tempfile.TemporaryDirectory(prefix="mlops-declare-bento-") as scratch:
         context = Path(scratch)
         (context / "service.py").write_text(files[f"{spec.directory}/service.py"], encoding="utf-8")
