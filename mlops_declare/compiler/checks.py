@@ -34,7 +34,10 @@ def check_metrics(config: ProjectConfig) -> Iterator[Problem]:
         if metric not in possible:
             yield f"trainer.metrics.{index}", _not_computed(metric, task, possible)
     computed = computed_metrics(config)
-    named = [("trainer.objective", config.trainer.objective), ("trainer.checkpointing.metric", config.trainer.checkpointing.metric)]
+    named: list[tuple[str, str]] = [
+        ("trainer.objective", config.trainer.objective),
+        ("trainer.checkpointing.metric", config.trainer.checkpointing.metric),
+    ]
     if config.trainer.early_stopping is not None:
         named.append(("trainer.early_stopping.metric", config.trainer.early_stopping.metric))
     if config.monitoring.performance is not None:
