@@ -46,9 +46,9 @@ def check_metrics(config: ProjectConfig) -> Iterator[Problem]:
         for threshold_index, threshold in enumerate(stage.gate.thresholds):
             path = f"registry.stages.{stage_index}.gate.thresholds.{threshold_index}.metric"
             named.append((path, threshold.metric))
-    for path, metric in named:
-        if metric not in computed:
-            yield path, _not_computed(metric, task, computed)
+    for path, name in named:
+        if name not in computed:
+            yield path, _not_computed(name, task, computed)
 
 
 def _not_computed(metric: str, task: str, computed: tuple[str, ...]) -> str:
