@@ -45,6 +45,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     run.add_argument("--logical-date", default=None, help="YYYY-MM-DD the run is for (default: today, UTC)")
     run.add_argument("--run-id", default=None, help="run directory name (default: derived from project, DAG, date and config)")
     run.add_argument("--dag", default="training", choices=DAG_ROLES, help="which DAG's steps to run (default: training)")
+    run.add_argument(
+        "--trigger-file", default=None, metavar="FILE",
+        help="a JSON-lines file of retrain requests (e.g. .mlops/triggers/retrain.jsonl): the newest line starts this run and is recorded in the new version's lineage",
+    )
     run.set_defaults(handler=run_run)
 
 
@@ -164,11 +168,33 @@ def run_run(args: argparse.Namespace) -> int:
     def report(name: str, result: dict[str, Any] | None, skipped: str | None) -> None:
         print(f"  {name}: skipped; {skipped}" if result is None else f"  {name}: done; {_summary(result)}")
 
-    outcome = run_pipeline(loaded, root, run_id, logical_date, dag.steps, on_step=report)
+    trigger = None
+    if args.trigger_file is not None:
+        request = read_trigger_file(Path(args.trigger_file))
+        trigger = {"kind": "retrain_request", "extra": request}
+        print(f"triggered by {args.trigger_file}: {_summary(request, limit=4)}")
+    outcome = run_pipeline(loaded, root, run_id, logical_date, dag.steps, on_step=report, trigger=trigger)
     closed = outcome.gates_closed
     ending = f"ended at gate {closed[0]!r}: {'not promoted' if closed[0] == 'promote' else 'gate closed'}" if closed else "finished"
     print(f"run {run_id} {ending}; results in {loaded.config.project.home_path(root) / 'runs' / run_id}")
     return 0
+
+
+def read_trigger_file(path: Path) -> dict[str, Any]:
+    """The newest (last non-blank) line of a JSON-lines file of retrain requests (mlops_declare/seams.py)."""
+    try:
+        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except OSError as exc:
+        raise MlopsDeclareError(f"--trigger-file {path}: cannot read it ({exc.strerror or exc})") from None
+    if not lines:
+        raise MlopsDeclareError(f"--trigger-file {path}: the file holds no retrain request (it is empty)")
+    try:
+        request = json.loads(lines[-1])
+    except json.JSONDecodeError as exc:
+        raise MlopsDeclareError(f"--trigger-file {path}: its last line is not JSON ({exc.msg}, column {exc.colno})") from None
+    if not isinstance(request, dict):
+        raise MlopsDeclareError(f"--trigger-file {path}: its last line is a JSON {type(request).__name__}, not a retrain request object")
+    return request
 
 
 def _summary(result: dict[str, Any], limit: int = 8) -> str:

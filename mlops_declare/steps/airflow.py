@@ -2,6 +2,19 @@
 and trigger taken from what Airflow 3 gives every run, Asset events filled from the step's result.
 
 Imported only inside task callables, so a DAG file parses with the Airflow SDK alone.
+
+The trigger a step receives (`StepContext.trigger`) has one shape wherever the step runs; what
+started the run is under `kind`, its payload always under `extra`:
+
+- an Asset event: `{"kind": "asset_event", "asset": uri, "timestamp": iso, "extra": event.extra, "run_type": ...}`
+  (the retrain Asset's extra is the RetrainRequest of mlops_declare/seams.py);
+- a run with a conf (`airflow dags trigger --conf`, a pod task's `--trigger`): `{"kind": "dag_run_conf", "extra": conf, "run_type": ...}`;
+- a backfill run: `{"kind": "backfill", "run_type": "backfill", "extra": conf}`;
+- outside Airflow, `mlops-declare run --trigger-file FILE`: `{"kind": "retrain_request", "extra": request}`
+  (the newest JSON line of FILE).
+
+A step reads its inputs from `trigger["extra"]` (e.g. the monitoring DAG's `collect_window` takes
+`extra["current"]`, a file to check instead of the inference log); `None` when nothing started the run.
 """
 
 from __future__ import annotations

@@ -17,7 +17,11 @@ from typing import Any
 from mlops_declare.steps import StepContext, StepError
 
 CURRENT_FILE_KEY = "current"
-"""A trigger (or DAG run conf) may name a Parquet/CSV file to check instead of the inference log."""
+"""A manual run's conf may name a Parquet/CSV file to check instead of the inference log.
+
+It arrives in the trigger's `extra` (`{"kind": "dag_run_conf", "extra": {"current": "file.parquet"}}`,
+see `mlops_declare.steps.airflow.trigger_of`), never at the trigger's top level.
+"""
 
 
 def _window(context: StepContext, collected: dict[str, Any]) -> Any:
@@ -42,6 +46,19 @@ def _collected(context: StepContext) -> dict[str, Any]:
     return dict(collected)
 
 
+def _current_file(trigger: Any) -> str | None:
+    """The file a run's conf names under `current` (`trigger["extra"]["current"]`), if any."""
+    extra = (trigger or {}).get("extra")
+    if not isinstance(extra, dict):
+        return None
+    current = extra.get(CURRENT_FILE_KEY)
+    if current is None:
+        return None
+    if not isinstance(current, str) or not current:
+        raise StepError(f"the run's conf: {CURRENT_FILE_KEY!r} must be a path to a Parquet or CSV file, got {current!r}")
+    return current
+
+
 def collect_window(context: StepContext) -> dict[str, Any]:
     """The served model and the bounds of the newest `monitoring.window.size_rows` served rows (or a file)."""
     from mlops_declare.monitor.check import load_model_reference
@@ -49,7 +66,7 @@ def collect_window(context: StepContext) -> dict[str, Any]:
     from mlops_declare.monitor.window import file_window, read_inference_window
 
     model = load_model_reference(context.loaded, context.project_root)
-    current = (context.trigger or {}).get(CURRENT_FILE_KEY)
+    current = _current_file(context.trigger)
     if current:
         window = file_window(context.resolve(str(current)))
         return {"model": model.to_json(), "window": window.to_json(), "current_file": str(current)}

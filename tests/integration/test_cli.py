@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -147,3 +150,104 @@ def test_run_rejects_bad_logical_date(new_project: Path) -> None:
     result = cli("run", "--logical-date", "26/11/2026", cwd=new_project)
     assert result.returncode == 2
     assert "--logical-date: '26/11/2026' is not a date (YYYY-MM-DD)" in result.stderr
+
+
+def test_run_refuses_a_trigger_file_it_cannot_use(new_project: Path) -> None:
+    missing = cli("run", "--trigger-file", "nowhere.jsonl", cwd=new_project)
+    assert missing.returncode == 2 and "--trigger-file nowhere.jsonl: cannot read it" in missing.stderr
+    (new_project / "bad.jsonl").write_text('{"reason": "drift"}\n[1, 2]\n')
+    listed = cli("run", "--trigger-file", "bad.jsonl", cwd=new_project)
+    assert listed.returncode == 2 and "its last line is a JSON list, not a retrain request object" in listed.stderr
+    assert "Traceback" not in missing.stderr + listed.stderr
+
+
+SHIFTED_FEATURES = ("mean radius", "mean texture", "mean perimeter", "mean area", "worst radius", "worst texture", "worst area", "worst perimeter")
+"""Features a drifted client sends shifted by several standard deviations."""
+
+
+def drifted_records(rows: int, sigmas: float = 4.0) -> list[dict[str, float]]:
+    """Breast-cancer rows with SHIFTED_FEATURES moved up by `sigmas` standard deviations (in range for the model's input types)."""
+    from sklearn.datasets import load_breast_cancer
+
+    data = load_breast_cancer()
+    spread = data.data.std(axis=0)
+    records = []
+    for row in data.data[:rows]:
+        record = dict(zip(map(str, data.feature_names), map(float, row), strict=True))
+        for position, name in enumerate(data.feature_names):
+            if name in SHIFTED_FEATURES:
+                record[str(name)] += sigmas * float(spread[position])
+        records.append(record)
+    return records
+
+
+def logged_rows(home: Path) -> int:
+    """Served rows in the inference log (complete parts only, as mlops_declare/seams.py promises)."""
+    import pyarrow.parquet as pq
+
+    return sum(pq.read_metadata(part).num_rows for part in (home / "inferences").glob("date=*/part-*.parquet"))
+
+
+def send(url: str, records: list[dict[str, float]], batch: int = 20) -> None:
+    import httpx
+
+    with httpx.Client(base_url=url, timeout=30) as client:
+        for start in range(0, len(records), batch):
+            response = client.post("/predict", json={"records": records[start : start + batch]})
+            assert response.status_code == 200, response.text
+
+
+def wait_for_rows(home: Path, rows: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while logged_rows(home) < rows:
+        assert time.monotonic() < deadline, f"the inference log holds {logged_rows(home)} rows, not {rows}"
+        time.sleep(0.5)
+
+
+def open_registry(project: Path) -> Any:
+    from mlops_declare.config import load_config
+    from mlops_declare.registry import Registry
+
+    return Registry.from_config(load_config(project / "conf").config.registry, project, read_only=True)
+
+
+@pytest.mark.slow
+def test_monitoring_run_on_served_traffic_then_a_run_from_its_retrain_request(project: Path, tmp_path: Path) -> None:
+    """Outside Airflow: `run` deploys v1, `serve` logs drifted traffic, `run --dag monitoring` appends the
+    retrain request, `run --trigger-file` retrains from it and the request lands in version 2's lineage."""
+    from tests.integration.serve.conftest import serve
+
+    edit_yaml(project / "conf" / "registry" / "local.yaml", "min: 0.9, min_improvement: 0.0}", "min: 0.5}")
+    settings = (
+        "trainer.max_epochs=2", "trainer.early_stopping=null", "registry.auto_promote=[staging,production]",
+        "monitoring.window.size_rows=100", "monitoring.window.min_rows=50", "monitoring.drift.drift_share=0.2",
+        "orchestration.triggers.min_retrain_interval_hours=0",
+    )
+    env = {"BENTOML_HOME": str(tmp_path / "bentoml"), "MLOPS_DECLARE_SERVE_CACHE": str(tmp_path / "serve-cache")}
+    trained = cli("run", "--run-id", "first", *settings, cwd=project, env=env)
+    assert trained.returncode == 0, trained.stdout[-2000:] + trained.stderr[-3000:]
+    assert "deploy: done; candidate=breast_cancer:1, deployed=True" in trained.stdout, trained.stdout[-2000:]
+    server = serve(project, *settings, "serving.inference_log.part_max_seconds=1", env=env)
+    try:
+        send(server.url, drifted_records(100))
+        wait_for_rows(project / ".mlops", 100)
+    finally:
+        server.stop()
+
+    monitored = cli("run", "--dag", "monitoring", "--run-id", "check", *settings, cwd=project, env=env)
+    assert monitored.returncode == 0, monitored.stdout[-2000:] + monitored.stderr[-3000:]
+    act = json.loads((project / ".mlops" / "runs" / "check" / "steps" / "act.json").read_text())
+    assert act["dataset_drift"] is True and act["retrain_requested"] is True, act
+    requests = project / ".mlops" / "triggers" / "retrain.jsonl"
+    request = json.loads(requests.read_text().splitlines()[-1])
+    assert request == act["retrain"]
+    assert request["reason"] == "drift" and request["model"] == "breast_cancer:1" and request["window"]["rows"] == 100
+    assert set(SHIFTED_FEATURES) & set(request["verdict"]["drifted_columns"])
+
+    retrained = cli("run", "--run-id", "retrain", "--trigger-file", str(requests), *settings, cwd=project, env=env)
+    assert retrained.returncode == 0, retrained.stdout[-2000:] + retrained.stderr[-3000:]
+    assert f"triggered by {requests}: check_id={request['check_id']}" in retrained.stdout
+    with open_registry(project) as registry:
+        version = registry.resolve("breast_cancer:2")
+        assert version.lineage.extra["trigger"] == {"kind": "retrain_request", "extra": request}
+        assert registry.resolve("breast_cancer@production").version == 2
