@@ -82,7 +82,8 @@ def promote(context: StepContext) -> dict[str, Any]:
                 rescored[stage] = f"{registered['name']}:{baseline.version}"
             try:
                 result = registry.promote(
-                    ref, stage, actor=f"{default_actor()} (run {context.run_id})", baseline=baseline
+                    ref, stage, actor=f"{default_actor()} (run {context.run_id})", baseline=baseline,
+                    reason=retrain_reason(context.trigger),
                 )
             except GateRefused as exc:
                 refused[stage] = exc.decision.to_dict()  # type: ignore[attr-defined]
@@ -98,6 +99,22 @@ def promote(context: StepContext) -> dict[str, Any]:
         "refused": refused,
         "holders_rescored_on_this_data": rescored,
     }
+
+
+def retrain_reason(trigger: Any) -> str | None:
+    """For the registry history: the retrain request that started this run (mlops_declare/seams.py), in one line; else None."""
+    request = (trigger or {}).get("extra")
+    if not isinstance(request, dict) or request.get("reason") not in ("drift", "performance", "manual") or "check_id" not in request:
+        return None
+    verdict = request.get("verdict") or {}
+    columns = [str(column) for column in verdict.get("drifted_columns") or []]
+    drifted = ", ".join(columns[:5]) + (f" and {len(columns) - 5} more" if len(columns) > 5 else "")
+    share = verdict.get("drift_share")
+    return (
+        f"retrain on {request['reason']}: monitoring check {request['check_id']} of {request.get('model')}"
+        + (f", drift share {share:.2f}" if isinstance(share, (int, float)) else "")
+        + (f", drifted: {drifted}" if drifted else "")
+    )
 
 
 def _stages_a_backfill_may_not_move(context: StepContext) -> dict[str, str]:
