@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mlops_declare.config import load_config
-from mlops_declare.steps import StepError, run_step, write_json_atomic
+from mlops_declare.steps import StepError, run_step
 
 DATE = "2026-11-26"
 
@@ -19,8 +19,9 @@ def test_train_then_evaluate_and_a_package_without_secrets(project: Path, monkey
         project / "conf",
         ["trainer.max_epochs=2", "trainer.progress_bar=false", "registry.store_url=${oc.env:TRAIN_STEP_DB_URL}"],
     )
-    run_step("ingest", loaded, project, "r1", DATE)
-    trained = run_step("train", loaded, project, "r1", DATE)
+    ingested = run_step("ingest", loaded, project, "r1", DATE)
+    validated = run_step("validate_data", loaded, project, "r1", DATE, upstream={"ingest": ingested})
+    trained = run_step("train", loaded, project, "r1", DATE, upstream={"ingest": ingested, "validate_data": validated})
     package = Path(trained["package_dir"])
     assert package == project / ".mlops" / "runs" / "r1" / "model"
     assert trained["precision_used"] == "32-true"
@@ -29,21 +30,20 @@ def test_train_then_evaluate_and_a_package_without_secrets(project: Path, monkey
     assert json.loads(config_text)["registry"]["store_url"] == "${oc.env:TRAIN_STEP_DB_URL}"
     assert json.loads(config_text) == loaded.snapshot
 
-    evaluated = run_step("evaluate", loaded, project, "r1", DATE)
-    assert evaluated["metrics"] == trained["metrics"]
+    evaluated = run_step("evaluate", loaded, project, "r1", DATE, upstream={"train": trained, "ingest": ingested})
+    for split, values in trained["metrics"].items():  # the same scores, up to float summation order
+        assert evaluated["metrics"][split] == pytest.approx(values, abs=1e-6)
 
     # A package that no longer reproduces what training recorded fails the evaluate step.
-    record = project / ".mlops" / "runs" / "r1" / "steps" / "train.json"
-    tampered = json.loads(record.read_text())
+    tampered = json.loads(json.dumps(trained))
     tampered["metrics"]["test"]["accuracy"] = 0.123
-    write_json_atomic(record, tampered)
     with pytest.raises(StepError, match=r"the reloaded package scores differently from training: \{'test.accuracy': \(0.123"):
-        run_step("evaluate", loaded, project, "r1", DATE)
+        run_step("evaluate", loaded, project, "r1", DATE, upstream={"train": tampered, "ingest": ingested})
 
 
 def test_train_needs_the_ingest_result(project: Path) -> None:
     loaded = load_config(project / "conf", ["trainer.progress_bar=false"])
-    with pytest.raises(StepError, match="step 'train' needs the result of step 'ingest'"):
+    with pytest.raises(StepError, match="step 'train' needs the results of 'ingest', 'validate_data'"):
         run_step("train", loaded, project, "lonely", DATE)
 
 
@@ -51,4 +51,4 @@ def test_multi_process_ddp_is_refused_outside_the_train_command(project: Path, m
     monkeypatch.delenv("MLOPS_DECLARE_TRAIN_RUN_ID", raising=False)
     loaded = load_config(project / "conf", ["trainer=ddp_cpu"])
     with pytest.raises(StepError, match="only `mlops-declare train` supports; in pipelines use strategy ddp_spawn"):
-        run_step("train", loaded, project, "r2", DATE)
+        run_step("train", loaded, project, "r2", DATE, upstream={"ingest": {}, "validate_data": {}})
