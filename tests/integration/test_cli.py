@@ -75,7 +75,7 @@ def test_compile_then_check_then_stale(new_project: Path) -> None:
     assert "~ dags/shop_training.py" in stale.stderr and "~ plan.json" in stale.stderr
     planned = cli("plan", cwd=new_project)
     assert "~ dags/shop_training.py" in planned.stdout
-    assert "DAG shop_training (schedule 0 4 * * *)" in planned.stdout
+    assert "DAG shop_training (schedule: 0 4 * * * or asset mlops-declare://shop/" in planned.stdout
     assert cli("compile", cwd=new_project).returncode == 0
     assert cli("compile", "--check", cwd=new_project).returncode == 0
 
@@ -84,7 +84,7 @@ def test_compile_removes_dags_it_no_longer_generates(new_project: Path) -> None:
     assert cli("compile", cwd=new_project).returncode == 0
     assert cli("compile", "orchestration.dag_prefix=renamed", cwd=new_project).returncode == 0
     dags = sorted(path.name for path in (new_project / "dags").glob("*.py"))
-    assert dags == ["renamed_training.py"]
+    assert dags == ["renamed_monitoring.py", "renamed_training.py"]
     assert cli("compile", cwd=new_project).returncode == 0
 
 
