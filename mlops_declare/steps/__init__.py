@@ -79,7 +79,7 @@ class StepContext:
     logical_date: str
     upstream: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     trigger: Mapping[str, Any] | None = None
-    """The event that started the run (an Asset event's extra, e.g. a RetrainRequest), if any."""
+    """What started the run, if anything: `{"kind": ..., "extra": payload, ...}` (shapes in mlops_declare/steps/airflow.py)."""
     logical_date_source: LogicalDateSource = "given"
 
     @property

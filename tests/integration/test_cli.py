@@ -243,6 +243,19 @@ def test_monitoring_run_on_served_traffic_then_a_run_from_its_retrain_request(pr
     assert request == act["retrain"]
     assert request["reason"] == "drift" and request["model"] == "breast_cancer:1" and request["window"]["rows"] == 100
     assert set(SHIFTED_FEATURES) & set(request["verdict"]["drifted_columns"])
+    # A manual run's conf may name a file to check instead of the log: read from the trigger's extra only.
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from mlops_declare.config import load_config
+    from mlops_declare.steps import StepContext
+    from mlops_declare.steps.monitor import collect_window
+
+    pq.write_table(pa.Table.from_pylist(drifted_records(60)), project / "current.parquet")
+    loaded = load_config(project / "conf", list(settings))
+    for trigger, rows in (({"kind": "dag_run_conf", "extra": {"current": "current.parquet"}}, 60), ({"current": "current.parquet"}, 100)):
+        collected = collect_window(StepContext(loaded, project, "conf_run", "2026-11-30", {}, trigger))
+        assert collected["window"]["rows"] == rows, (trigger, collected)
 
     retrained = cli("run", "--run-id", "retrain", "--trigger-file", str(requests), *settings, cwd=project, env=env)
     assert retrained.returncode == 0, retrained.stdout[-2000:] + retrained.stderr[-3000:]
