@@ -43,9 +43,10 @@ only when the check asks for a retrain (dataset drift or a performance breach, a
 ``orchestration.triggers.min_retrain_interval_hours`` since the last drift-triggered retrain); the
 event's ``extra`` is the ``RetrainRequest`` dict below. When ``orchestration.triggers.drift`` is on,
 the training DAG's schedule includes this Asset; its steps receive the event (``StepContext.trigger``)
-and ``register`` records it in the new version's lineage (``lineage.trigger``). Outside Airflow the
-same dict is appended as a JSON line to ``<project.home>/triggers/retrain.jsonl``
-(``RETRAIN_REQUESTS_FILE``) and ``mlops-declare run --trigger-file`` consumes it.
+and ``register`` records it in the new version's lineage (``lineage.extra["trigger"]``). Outside
+Airflow the same dict is appended as a JSON line to ``<project.home>/triggers/retrain.jsonl``
+(``RETRAIN_REQUESTS_FILE``); ``mlops-declare run --trigger-file FILE`` starts a training run from
+its newest line (the file is read, not emptied).
 
 RetrainRequest: ``{"reason": "drift" | "performance" | "manual", "model": "<name>:<version>",
 "check_id": <monitoring check id>, "window": {"start": iso, "end": iso, "rows": n},
