@@ -58,9 +58,10 @@ def _update_with_column(digest: Any, array: pa.Array) -> None:
         digest.update(json.dumps(array.to_pylist(), default=repr, sort_keys=True).encode())
 
 
-def _fixed_width_bytes(array: pa.Array) -> bytes:
+def _fixed_width_bytes(array: pa.Array) -> memoryview:
+    """The values' bytes; a view of Arrow's buffer where it can be (no copy of a large column)."""
     if pa.types.is_temporal(array.type):
         array = array.view(pa.int64() if array.type.bit_width == 64 else pa.int32())
     if array.null_count:
         array = pc.fill_null(array, False if pa.types.is_boolean(array.type) else 0)
-    return np.ascontiguousarray(array.to_numpy(zero_copy_only=False)).tobytes()
+    return np.ascontiguousarray(array.to_numpy(zero_copy_only=False)).data.cast("B")

@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,16 +132,15 @@ class PreparedDataset:
 
 
 @dataclass
-class _Prepared:
-    """Everything prepare_dataset writes, held in memory until the atomic write."""
+class _Validated:
+    """The validated rows and what the pipeline learned about them, before the split."""
 
-    splits: dict[str, pa.Table]
-    quarantine: pa.Table | None
-    state: dict[str, Any]
-    profile: dict[str, Any]
+    loaded: LoadedSource
+    validation: Validation
+    schema: Schema
+    hint: str | None
+    table: pa.Table
     report: dict[str, Any]
-    summary: str
-    metadata: dict[str, Any]
 
 
 def prepare_dataset(
@@ -156,17 +156,31 @@ def prepare_dataset(
     """
     if logical_date is not None and not LOGICAL_DATE.match(logical_date):
         raise DataError(f"logical date {logical_date!r} is not YYYY-MM-DD")
-    prepared = _prepare_in_memory(data, logical_date, (project_root or Path.cwd()).resolve())
+    validated = _prepare_in_memory(data, logical_date, (project_root or Path.cwd()).resolve())
+    _check_usable(validated.table, validated.schema, validated.loaded.description)
+    schema = validated.schema
+    class_names = class_names_of(validated.table.column(schema.target), validated.hint) if schema.target else None
+    splits = _split(validated.table, data, schema.target, validated.loaded.description)
+    tables = {f"{name}.parquet": split for name, split in splits.items()}
+    if validated.validation.quarantine is not None:
+        tables[FILES["quarantine"]] = validated.validation.quarantine
     output_dir = Path(output_dir)
-    _write_atomically(output_dir, prepared)
-    return PreparedDataset._from_metadata(output_dir, prepared.metadata)
+    metadata: dict[str, Any] = {}
+
+    def describe() -> dict[str, str]:
+        documents, described = _describe(data, logical_date, validated, class_names, splits)
+        metadata.update(described)
+        return documents
+
+    _write_atomically(output_dir, tables, describe)
+    return PreparedDataset._from_metadata(output_dir, metadata)
 
 
-def _prepare_in_memory(data: DataConfig, logical_date: str | None, project_root: Path) -> _Prepared:
+def _prepare_in_memory(data: DataConfig, logical_date: str | None, project_root: Path) -> _Validated:
     with duckdb.connect() as connection:
         loaded = load_source(data.source, logical_date, project_root, connection)
         _check_source_table(loaded)
-        numbered = loaded.table.append_column(ROW_ID, pa.array(np.arange(loaded.table.num_rows, dtype=np.int64)))
+        numbered = loaded.table.append_column(ROW_ID, _positions(loaded.table.num_rows))
         connection.register("stage_0", numbered)
         _lock_down(connection)
         final = apply_transforms(connection, data.transforms, "stage_0", loaded.description)
@@ -189,7 +203,12 @@ def _prepare_in_memory(data: DataConfig, logical_date: str | None, project_root:
         schema = infer_schema(connection, data, validation.table, types, loaded.description)
         hint = task_hint(data, connection, validation.table, schema.target, types)
         table = _fetch(connection, validation.table, schema, numbered if validation.table == "stage_0" else None)
-    return _finish(data, logical_date, loaded, validation, schema, hint, table, report)
+    return _Validated(loaded, validation, schema, hint, table, report)
+
+
+def _positions(rows: int) -> pa.Array:
+    """0..rows-1 as an Arrow int64 array, built from the buffer (`pa.array` on numpy would import pandas)."""
+    return pa.Array.from_buffers(pa.int64(), rows, [None, pa.py_buffer(np.arange(rows, dtype=np.int64))])
 
 
 def _lock_down(connection: duckdb.DuckDBPyConnection) -> None:
@@ -242,22 +261,28 @@ def _check_usable(table: pa.Table, schema: Schema, source: str) -> None:
             )
 
 
-def _finish(
+def _split(table: pa.Table, data: DataConfig, target: str | None, source: str) -> dict[str, pa.Table]:
+    indices = split_indices(table, data.split, target, source)
+    # Arrow's take releases the GIL, so the three splits are gathered in parallel.
+    with ThreadPoolExecutor(max_workers=len(SPLIT_NAMES)) as pool:
+        taken = pool.map(lambda name: table.take(_int64_array(indices[name])), SPLIT_NAMES)
+        return dict(zip(SPLIT_NAMES, taken, strict=True))
+
+
+def _int64_array(values: np.ndarray) -> pa.Array:
+    values = np.ascontiguousarray(values, dtype=np.int64)
+    return pa.Array.from_buffers(pa.int64(), len(values), [None, pa.py_buffer(values)])
+
+
+def _describe(
     data: DataConfig,
     logical_date: str | None,
-    loaded: LoadedSource,
-    validation: Validation,
-    schema: Schema,
-    hint: str | None,
-    table: pa.Table,
-    report: dict[str, Any],
-) -> _Prepared:
-    _check_usable(table, schema, loaded.description)
-    class_names = class_names_of(table.column(schema.target), hint) if schema.target else None
-    indices = split_indices(table, data.split, schema.target, loaded.description)
-    with ThreadPoolExecutor(max_workers=len(SPLIT_NAMES)) as pool:
-        taken = pool.map(lambda name: table.take(pa.array(indices[name])), SPLIT_NAMES)
-        splits = dict(zip(SPLIT_NAMES, taken, strict=True))
+    validated: _Validated,
+    class_names: list[str] | None,
+    splits: dict[str, pa.Table],
+) -> tuple[dict[str, str], dict[str, Any]]:
+    """The JSON artefacts (file name -> text) and the metadata, computed while the splits are written."""
+    schema, hint, report = validated.schema, validated.hint, validated.report
     state = fit_preprocessing(
         splits["train"], schema.features, data.preprocessing, schema.target, hint, class_names, schema.weight
     )
@@ -266,9 +291,17 @@ def _finish(
     fingerprint = dataset_fingerprint(content, state)
     report["fingerprint"] = fingerprint
     report["rows"]["splits"] = {name: split.num_rows for name, split in splits.items()}
-    metadata = _metadata(data, logical_date, loaded, schema, hint, class_names, table, splits, content, fingerprint)
+    metadata = _metadata(data, logical_date, validated.loaded, schema, hint, class_names, validated.table, splits, content, fingerprint)
     metadata["rows"] = dict(report["rows"])
-    return _Prepared(splits, validation.quarantine, state, profile, report, render_summary(report), metadata)
+    documents = {
+        FILES[key]: json.dumps(document, indent=2, sort_keys=True) + "\n"
+        for key, document in (("preprocessing", state), ("report", report), ("metadata", metadata))
+    }
+    # The profile holds every histogram and sample the monitor needs (megabytes for big tables):
+    # written compact, which uses json's C encoder (indenting falls back to the pure-Python one).
+    documents[FILES["profile"]] = json.dumps(profile, sort_keys=True, separators=(",", ":")) + "\n"
+    documents[FILES["summary"]] = render_summary(report) + "\n"
+    return documents, metadata
 
 
 def _metadata(
@@ -331,39 +364,29 @@ def safe_config(data: DataConfig) -> dict[str, Any]:
     return config
 
 
-def _write_atomically(output_dir: Path, prepared: _Prepared) -> None:
-    """Write into a sibling temporary directory, fsync, then swap it into place with renames."""
+def _write_atomically(output_dir: Path, tables: dict[str, pa.Table], describe: Callable[[], dict[str, str]]) -> None:
+    """Write into a sibling temporary directory, fsync, then swap it into place with renames.
+
+    The Parquet files are encoded in background threads (pyarrow releases the GIL) while `describe`
+    computes the small files' text, so the two overlap; nothing is swapped in unless both succeed.
+    """
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=output_dir.parent, prefix=f".{output_dir.name}.tmp-"))
     try:
         # mkdtemp makes the folder private; the dataset is meant to be read by other users and services.
         os.chmod(staging, 0o755)
-        _write_files(staging, prepared)
+        with ThreadPoolExecutor(max_workers=len(tables)) as pool:
+            written = [pool.submit(_write_parquet, staging / name, table) for name, table in tables.items()]
+            documents = describe()
+            for future in written:
+                future.result()
+        for name, text in documents.items():
+            _write_text(staging / name, text)
         fsync_directory(staging)
         replace_directory(staging, output_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-
-
-def _write_files(folder: Path, prepared: _Prepared) -> None:
-    tables = {f"{name}.parquet": table for name, table in prepared.splits.items()}
-    if prepared.quarantine is not None:
-        tables[FILES["quarantine"]] = prepared.quarantine
-    # pyarrow releases the GIL while encoding, so the splits are written in parallel.
-    with ThreadPoolExecutor(max_workers=len(tables)) as pool:
-        for future in [pool.submit(_write_parquet, folder / name, table) for name, table in tables.items()]:
-            future.result()
-    for key, content in (
-        ("preprocessing", prepared.state),
-        ("report", prepared.report),
-        ("metadata", prepared.metadata),
-    ):
-        _write_text(folder / FILES[key], json.dumps(content, indent=2, sort_keys=True) + "\n")
-    # The profile holds every histogram and sample the monitor needs (megabytes for big tables):
-    # written compact, which uses json's C encoder (indenting falls back to the pure-Python one).
-    _write_text(folder / FILES["profile"], json.dumps(prepared.profile, sort_keys=True, separators=(",", ":")) + "\n")
-    _write_text(folder / FILES["summary"], prepared.summary + "\n")
 
 
 def _write_parquet(path: Path, table: pa.Table) -> None:

@@ -58,7 +58,8 @@ def class_names_of(column: pa.ChunkedArray, task_hint: str | None) -> list[str] 
     """Sorted class labels of a classification target (numbers in numeric order), else None."""
     if task_hint not in ("binary", "multiclass"):
         return None
-    labels = _label_strings(column)
+    # Distinct values first: converting a million labels to text to find two classes is wasted work.
+    labels = _label_strings(pc.unique(column))
     values = [value for value in pc.unique(labels).to_pylist() if value is not None]
     if all(_is_number(value) for value in values):
         return sorted(values, key=float)

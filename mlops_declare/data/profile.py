@@ -218,6 +218,12 @@ def read_profile(path: str | Path) -> ReferenceProfile:
         raise DataError(f"{path}: not a valid reference profile: {exc.errors()[0]['msg']} at {exc.errors()[0]['loc']}") from None
 
 
+def _int64_array(values: np.ndarray) -> pa.Array:
+    """Positions as an Arrow array, built from the buffer (`pa.array` on numpy would import pandas)."""
+    values = np.ascontiguousarray(values, dtype=np.int64)
+    return pa.Array.from_buffers(pa.int64(), len(values), [None, pa.py_buffer(values)])
+
+
 def _float_values(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return np.asarray(column.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
 
@@ -362,7 +368,7 @@ def categorical_column(
     pairs.sort(key=lambda pair: (-pair[1], pair[0]))
     present = total - missing
     kept = pairs[:max_categories]
-    sample = array.take(pa.array(indices[indices < total])).to_pylist() if indices is not None and total else []
+    sample = array.take(_int64_array(indices[indices < total])).to_pylist() if indices is not None and total else []
     return CategoricalColumn(
         count=total,
         missing=missing,
@@ -397,10 +403,12 @@ def column_statistics(table: pa.Table) -> dict[str, Any]:
         entry: dict[str, Any] = {"type": str(column.type), "missing": column.null_count}
         if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
             values = _float_values(column)
-            present = values[np.isfinite(values)]
+            finite = np.isfinite(values)
+            present = values if finite.all() else values[finite]
             if present.size:
                 entry.update(min=float(np.min(present)), max=float(np.max(present)), mean=float(np.mean(present)))
         elif pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-            entry["unique"] = len(pc.unique(column.combine_chunks()))
+            # Distinct values, a missing value counting as one (as pc.unique counts it).
+            entry["unique"] = pc.count_distinct(column, mode="all").as_py()
         statistics[name] = entry
     return statistics

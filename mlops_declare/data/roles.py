@@ -209,12 +209,15 @@ def _non_number_counts(connection: duckdb.DuckDBPyConnection, table: str, column
     """Per text column: (values that are not numbers, values), in one scan of the table."""
     if not columns:
         return {}
-    parts = []
-    for column in columns:
-        name = quote(column)
-        parts.append(f"count_if({name} IS NOT NULL AND TRY_CAST({name} AS DOUBLE) IS NULL), count({name})")
-    row = connection.execute(f"SELECT {', '.join(parts)} FROM {table}").fetchall()[0]
-    return {column: (int(row[2 * index]), int(row[2 * index + 1])) for index, column in enumerate(columns)}
+    # Each distinct value is parsed once: text columns are mostly categories with few distinct values,
+    # and grouping them costs a fraction of parsing every row.
+    parts = [
+        f"SELECT {index} AS position, sum(rows) FILTER (WHERE TRY_CAST(value AS DOUBLE) IS NULL) AS bad, sum(rows) AS total "
+        f"FROM (SELECT {quote(column)} AS value, count(*) AS rows FROM {table} WHERE {quote(column)} IS NOT NULL GROUP BY value)"
+        for index, column in enumerate(columns)
+    ]
+    counts = {int(row[0]): (int(row[1] or 0), int(row[2] or 0)) for row in connection.execute(" UNION ALL ".join(parts)).fetchall()}
+    return {column: counts.get(index, (0, 0)) for index, column in enumerate(columns)}
 
 
 def _require_image(
