@@ -180,7 +180,7 @@ def _prepare_in_memory(data: DataConfig, logical_date: str | None, project_root:
     with duckdb.connect() as connection:
         loaded = load_source(data.source, logical_date, project_root, connection)
         _check_source_table(loaded)
-        numbered = loaded.table.append_column(ROW_ID, _positions(loaded.table.num_rows))
+        numbered = loaded.table.append_column(ROW_ID, pa.array(np.arange(loaded.table.num_rows, dtype=np.int64)))
         connection.register("stage_0", numbered)
         _lock_down(connection)
         final = apply_transforms(connection, data.transforms, "stage_0", loaded.description)
@@ -205,10 +205,6 @@ def _prepare_in_memory(data: DataConfig, logical_date: str | None, project_root:
         table = _fetch(connection, validation.table, schema, numbered if validation.table == "stage_0" else None)
     return _Validated(loaded, validation, schema, hint, table, report)
 
-
-def _positions(rows: int) -> pa.Array:
-    """0..rows-1 as an Arrow int64 array, built from the buffer (`pa.array` on numpy would import pandas)."""
-    return pa.Array.from_buffers(pa.int64(), rows, [None, pa.py_buffer(np.arange(rows, dtype=np.int64))])
 
 
 def _lock_down(connection: duckdb.DuckDBPyConnection) -> None:
@@ -265,13 +261,8 @@ def _split(table: pa.Table, data: DataConfig, target: str | None, source: str) -
     indices = split_indices(table, data.split, target, source)
     # Arrow's take releases the GIL, so the three splits are gathered in parallel.
     with ThreadPoolExecutor(max_workers=len(SPLIT_NAMES)) as pool:
-        taken = pool.map(lambda name: table.take(_int64_array(indices[name])), SPLIT_NAMES)
+        taken = pool.map(lambda name: table.take(pa.array(indices[name])), SPLIT_NAMES)
         return dict(zip(SPLIT_NAMES, taken, strict=True))
-
-
-def _int64_array(values: np.ndarray) -> pa.Array:
-    values = np.ascontiguousarray(values, dtype=np.int64)
-    return pa.Array.from_buffers(pa.int64(), len(values), [None, pa.py_buffer(values)])
 
 
 def _describe(

@@ -218,12 +218,6 @@ def read_profile(path: str | Path) -> ReferenceProfile:
         raise DataError(f"{path}: not a valid reference profile: {exc.errors()[0]['msg']} at {exc.errors()[0]['loc']}") from None
 
 
-def _int64_array(values: np.ndarray) -> pa.Array:
-    """Positions as an Arrow array, built from the buffer (`pa.array` on numpy would import pandas)."""
-    values = np.ascontiguousarray(values, dtype=np.int64)
-    return pa.Array.from_buffers(pa.int64(), len(values), [None, pa.py_buffer(values)])
-
-
 def _float_values(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return np.asarray(column.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
 
@@ -368,7 +362,7 @@ def categorical_column(
     pairs.sort(key=lambda pair: (-pair[1], pair[0]))
     present = total - missing
     kept = pairs[:max_categories]
-    sample = array.take(_int64_array(indices[indices < total])).to_pylist() if indices is not None and total else []
+    sample = array.take(pa.array(indices[indices < total])).to_pylist() if indices is not None and total else []
     return CategoricalColumn(
         count=total,
         missing=missing,
