@@ -105,15 +105,45 @@ def _fit_feature(train: pa.Table, feature: Feature, settings: Preprocessing) -> 
         values = _image_values(column, size).reshape(-1)
     else:
         values = _numeric_values(column)
-    present = values[np.isfinite(values)]
+    finite = np.isfinite(values)
+    present = values if finite.all() else values[finite]
     if present.size == 0:
         raise DataError(f"data.columns.features: column {feature.name!r} has no values in the training split")
-    fill = {"mean": float(np.mean(present)), "median": float(np.median(present)), "zero": 0.0}[settings.impute]
+    fill = {"mean": float(np.mean(present)), "median": median(present), "zero": 0.0}[settings.impute]
     offset, scale = _scaling(present, settings.scaling)
     fitted: dict[str, Any] = {"name": feature.name, "type": feature.type, "fill": fill, "offset": offset, "scale": scale}
     if feature.type == "image":
         fitted["shape"] = list(feature.shape or [])
     return fitted
+
+
+MEDIAN_BRACKET_FROM = 65_536
+"""From this many values on, the median is found among the values near it, not by partitioning them all."""
+
+
+def median(values: np.ndarray) -> float:
+    """Exactly `np.median(values)` of finite values, at a fraction of its cost for large arrays.
+
+    A seeded sample brackets the median; one pass counts the values below the bracket and another
+    picks those inside it, so only a few thousand values are partitioned. When the bracket misses
+    (a vanishingly unlikely sample), it falls back to np.median.
+    """
+    count = values.size
+    if count < MEDIAN_BRACKET_FROM:
+        return float(np.median(values))
+    sample = np.sort(values[np.random.default_rng(0).integers(0, count, 4096)])
+    # The median's rank in the sample is 2048 +- 32 (one standard deviation); +-256 leaves no doubt.
+    low, high = sample[2048 - 256], sample[2048 + 256]
+    below = int(np.count_nonzero(values < low))
+    inside = values[(values >= low) & (values <= high)]
+    middle = ((count - 1) // 2 - below, count // 2 - below)
+    if middle[0] < 0 or middle[1] >= inside.size:
+        return float(np.median(values))
+    part = np.partition(inside, middle)
+    if middle[0] == middle[1]:
+        return float(part[middle[0]])
+    # np.median averages the two middle values of an even count with np.mean; so does this.
+    return float(np.mean(part[list(middle)]))
 
 
 def _scaling(present: np.ndarray, kind: str) -> tuple[float, float]:

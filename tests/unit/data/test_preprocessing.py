@@ -198,3 +198,22 @@ def test_infinite_values_are_treated_as_missing(tmp_path: Path) -> None:
     assert np.isfinite([state["features"][0]["offset"], state["features"][0]["scale"], state["features"][0]["fill"]]).all()
     encoded = preprocessor.transform_records([{"x": float("inf")}, {"x": float("nan")}, {"x": None}])
     assert np.isfinite(encoded).all() and len(set(encoded[:, 0].tolist())) == 1
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.random.default_rng(1).normal(3.0, 2.0, 200_000),
+        np.random.default_rng(2).normal(0.0, 1.0, 200_001),
+        np.random.default_rng(3).integers(0, 5, 100_000).astype(np.float64),
+        np.repeat([1.0, 2.0], 50_000),
+        np.sort(np.random.default_rng(4).standard_cauchy(99_999)),
+        np.full(69_999, 1e308),
+        np.arange(1000, dtype=np.float64),
+    ],
+    ids=["normal-even", "normal-odd", "few-values", "two-halves", "sorted-heavy-tails", "huge-equal", "small"],
+)
+def test_median_is_numpys_median_exactly(values: np.ndarray) -> None:
+    from mlops_declare.data.preprocessing import median
+
+    assert median(values) == float(np.median(values))
