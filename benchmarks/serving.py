@@ -229,8 +229,9 @@ def compare(root: Path, levels: list[int], requests: int, smoke: bool, overrides
 def batching_part(root: Path, requests: int, overrides: list[str]) -> None:
     """Adaptive batching on vs off at c=64 on the digits CNN."""
     digits = ["experiment=digits_cnn", "trainer.max_epochs=2"]
-    trained(root, "digits@production", *digits)
+    package = trained(root, "digits@production", *digits)
     image = {"image": [[[float((row * 8 + column) % 16) for column in range(8)] for row in range(8)]]}
+    single, per_row_batched = pass_costs(package, image)
     batching: dict[str, dict[int, dict[str, float]]] = {}
     for label, enabled in (("batching off", "false"), ("batching on", "true")):
         process, url = serve_ours(root, *digits, f"serving.batching.enabled={enabled}", *overrides)
@@ -239,8 +240,32 @@ def batching_part(root: Path, requests: int, overrides: list[str]) -> None:
         finally:
             stop(process)
     table("digits CNN at c=64", batching)
-    ratio = batching["batching on"][64]["rps"] / batching["batching off"][64]["rps"]
-    print(f"\nadaptive batching: {ratio:.2f}x the throughput of batching off at c=64 (target >= 2x)")
+    off, on = batching["batching off"][64]["rps"], batching["batching on"][64]["rps"]
+    print(f"\nadaptive batching: {on / off:.2f}x the throughput of batching off at c=64 (target >= 2x)")
+    print(f"model pass in isolation (preprocessing + forward, 1 thread): {single * 1e3:.3f} ms for 1 row, "
+          f"{per_row_batched * 1e3:.3f} ms per row in a 64-row batch; batching off costs {1e3 / off:.2f} ms "
+          f"of service time per request at c=64, batching on {1e3 / on:.2f} ms")
+
+
+def pass_costs(package_dir: Path, record: dict[str, Any]) -> tuple[float, float]:
+    """Seconds for one single-row pass, and per row in a 64-row pass, of the served package."""
+    import torch
+
+    from mlops_declare.train.package import load_package
+
+    torch.set_num_threads(1)  # as a replica with serving.resources.cpu=1 runs it
+    package = load_package(package_dir)
+    preprocessor = package.preprocessor()
+    figures = []
+    for rows in (1, 64):
+        records = [record] * rows
+        for _ in range(20):
+            package.predict(preprocessor.transform_records(records))
+        started, repeats = time.perf_counter(), 200
+        for _ in range(repeats):
+            package.predict(preprocessor.transform_records(records))
+        figures.append((time.perf_counter() - started) / repeats / rows)
+    return figures[0], figures[1]
 
 
 if __name__ == "__main__":
