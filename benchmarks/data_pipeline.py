@@ -10,6 +10,8 @@ Per row, three implementations of the same job:
           split, zstd Parquet per split (plus the profile, report and fingerprint it always writes)
   pandas  the same steps written by hand with pandas
   floor   pyarrow reading the file and writing the same three splits with the same codec, nothing else
+  duckdb  for information: DuckDB reading the file into a table and COPYing three splits (chosen in SQL by a
+          hash of the row id, so about 70/15/15) to zstd Parquet; the targets use `floor`
 
     python benchmarks/data_pipeline.py               # 1,000,000 rows (targets: >= 2.5x pandas on csv,
                                                      #   <= 1.5x the floor on csv and parquet, <= 2 GB RSS)
@@ -38,7 +40,7 @@ EXPECTATIONS: list[dict[str, Any]] = [
     {"kind": "column_present", "column": "n2", "type": "float"},
 ]
 SOURCES = ("csv", "parquet", "generated")
-IMPLEMENTATIONS = ("ours", "pandas", "floor")
+IMPLEMENTATIONS = ("ours", "pandas", "floor", "duckdb")
 
 
 def generated_source(rows: int) -> dict[str, Any]:
@@ -180,8 +182,34 @@ def run_floor(kind: str, rows: int, inputs: dict[str, Path], output: Path) -> di
     return _timings(start, cpu)
 
 
+def run_duckdb(kind: str, rows: int, inputs: dict[str, Path], output: Path) -> dict[str, Any]:
+    """DuckDB's own reader and writer: parallel read into a table, the split in SQL, COPY ... TO per split."""
+    import duckdb
+
+    start, cpu = time.perf_counter(), time.process_time()
+    connection = duckdb.connect()
+    if kind == "generated":
+        from mlops_declare.data.sources import _load_generated
+
+        generated = _load_generated(data_config(generated_source(rows)).source).table
+        connection.register("generated", generated)
+        reader = "generated"
+    else:
+        reader = f"read_{kind}('{inputs[kind]}')"
+    connection.execute(f"CREATE TABLE input AS SELECT * FROM {reader}")
+    folder = output / "duckdb"
+    folder.mkdir(parents=True)
+    bucket = "hash(rowid + 1) % 100"
+    for name, condition in (("train", f"{bucket} < 70"), ("val", f"{bucket} BETWEEN 70 AND 84"), ("test", f"{bucket} >= 85")):
+        connection.execute(
+            f"COPY (SELECT * FROM input WHERE {condition}) TO '{folder / name}.parquet' (FORMAT parquet, COMPRESSION zstd)"
+        )
+    connection.close()
+    return _timings(start, cpu)
+
+
 def child(implementation: str, kind: str, rows: int, inputs: dict[str, Path]) -> None:
-    runner = {"ours": run_ours, "pandas": run_pandas, "floor": run_floor}[implementation]
+    runner = {"ours": run_ours, "pandas": run_pandas, "floor": run_floor, "duckdb": run_duckdb}[implementation]
     with tempfile.TemporaryDirectory() as folder:
         result = runner(kind, rows, inputs, Path(folder))
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -213,7 +241,10 @@ def main() -> int:
         return 0
     results: dict[str, dict[str, Any]] = {}
     print(f"rows: {args.rows:,} x {NUMERIC + 5} columns + label; 5 expectations, standardisation, random split, zstd Parquet out")
-    print(f"{'source':<10} {'ours s':>8} {'pandas s':>9} {'floor s':>8} {'pandas/ours':>12} {'ours/floor':>11} {'ours RSS MB':>12}")
+    print(
+        f"{'source':<10} {'ours s':>8} {'pandas s':>9} {'floor s':>8} {'pandas/ours':>12} {'ours/floor':>11} "
+        f"{'ours RSS MB':>12} {'ours cpu s':>11} {'floor cpu s':>12} {'duckdb s':>9}"
+    )
     with tempfile.TemporaryDirectory() as folder:
         inputs = write_inputs(args.rows, Path(folder))
         for kind in args.sources.split(","):
@@ -223,7 +254,8 @@ def main() -> int:
             results[kind] = row
             print(
                 f"{kind:<10} {row['ours']['seconds']:>8.2f} {row['pandas']['seconds']:>9.2f} {row['floor']['seconds']:>8.2f} "
-                f"{row['speedup_vs_pandas']:>11.2f}x {row['ratio_to_floor']:>10.2f}x {row['ours']['peak_rss_mb']:>12.0f}"
+                f"{row['speedup_vs_pandas']:>11.2f}x {row['ratio_to_floor']:>10.2f}x {row['ours']['peak_rss_mb']:>12.0f} "
+                f"{row['ours']['cpu_seconds']:>11.2f} {row['floor']['cpu_seconds']:>12.2f} {row['duckdb']['seconds']:>9.2f}"
             )
     print("targets: pandas/ours >= 2.5x on csv; ours/floor <= 1.5x on csv and parquet; peak RSS <= 2048 MB")
     first = results[next(iter(results))]
