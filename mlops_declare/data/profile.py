@@ -240,7 +240,7 @@ def numeric_summary(values: np.ndarray, bins: int = HISTOGRAM_BINS, indices: np.
     total = int(values.size)
     finite = np.isfinite(values)
     present = values[finite] if not finite.all() else values
-    nan_count = int(np.count_nonzero(np.isnan(values)))
+    nan_count = 0 if present is values else int(np.count_nonzero(np.isnan(values)))
     sample: list[float | None] = []
     if indices is not None and total:
         picked = values[indices[indices < total]]
@@ -265,8 +265,9 @@ def numeric_summary(values: np.ndarray, bins: int = HISTOGRAM_BINS, indices: np.
     # Repeated multiplication: `**3` and `**4` go through pow() and cost several times more.
     squared = centred * centred
     variance = float(np.mean(squared))
-    third = float(np.mean(squared * centred))
-    fourth = float(np.mean(squared * squared))
+    # The higher powers reuse the two buffers: the same arithmetic without two more large allocations.
+    third = float(np.mean(np.multiply(squared, centred, out=centred)))
+    fourth = float(np.mean(np.multiply(squared, squared, out=squared)))
     del centred, squared, scaled
     std_scaled = math.sqrt(variance)
     counts, edges = _histogram(present, low, high, bins)
@@ -319,9 +320,14 @@ def uniform_counts(values: np.ndarray, low: float, high: float, bins: int) -> np
     Returns `bins + 2` counts: below `low`, the bins (the last one closed, as np.histogram), above
     `high`. A few vectorised passes instead of np.histogram's masked, blocked loop.
     """
-    scaled = np.floor((values - low) * (bins / (high - low)))
+    # In place on one temporary: a large column costs one float and one integer allocation.
+    scaled = np.subtract(values, low)
+    np.multiply(scaled, bins / (high - low), out=scaled)
+    np.floor(scaled, out=scaled)
     np.clip(scaled, -1, bins, out=scaled)
-    counts = np.bincount(scaled.astype(np.int64) + 1, minlength=bins + 2)
+    positions = scaled.astype(np.int64)
+    positions += 1
+    counts = np.bincount(positions, minlength=bins + 2)
     # `high` itself belongs to the last bin, not to the open bin above.
     at_high = int(np.count_nonzero(values == high))
     counts[bins] += at_high
