@@ -290,15 +290,20 @@ def _describe(
 ) -> tuple[dict[str, str], dict[str, Any]]:
     """The JSON artefacts (file name -> text) and the metadata, computed while the splits are written."""
     schema, hint, report = validated.schema, validated.hint, validated.report
-    state = fit_preprocessing(
-        splits["train"], schema.features, data.preprocessing, schema.target, hint, class_names, schema.weight
-    )
-    profile = reference_profile(splits["train"], schema.features, schema.target, hint, data.preprocessing.max_categories)
-    content = content_hash(splits)
+    # The hash and the whole-table statistics are single-threaded passes that release the GIL: they
+    # run beside the preprocessing fit and the profile rather than after them.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        hashing = pool.submit(content_hash, splits)
+        summarising = pool.submit(column_statistics, validated.table)
+        state = fit_preprocessing(
+            splits["train"], schema.features, data.preprocessing, schema.target, hint, class_names, schema.weight
+        )
+        profile = reference_profile(splits["train"], schema.features, schema.target, hint, data.preprocessing.max_categories)
+        content, statistics = hashing.result(), summarising.result()
     fingerprint = dataset_fingerprint(content, state)
     report["fingerprint"] = fingerprint
     report["rows"]["splits"] = {name: split.num_rows for name, split in splits.items()}
-    metadata = _metadata(data, logical_date, validated.loaded, schema, hint, class_names, validated.table, splits, content, fingerprint)
+    metadata = _metadata(data, logical_date, validated.loaded, schema, hint, class_names, splits, statistics, content, fingerprint)
     metadata["rows"] = dict(report["rows"])
     documents = {
         FILES[key]: json.dumps(document, indent=2, sort_keys=True) + "\n"
@@ -318,8 +323,8 @@ def _metadata(
     schema: Schema,
     hint: str | None,
     class_names: list[str] | None,
-    table: pa.Table,
     splits: dict[str, pa.Table],
+    statistics: dict[str, Any],
     content: str,
     fingerprint: str,
 ) -> dict[str, Any]:
@@ -342,8 +347,8 @@ def _metadata(
         "weight": schema.weight,
         "task_hint": hint,
         "class_names": class_names,
-        "arrow_schema": {name: str(splits["train"].schema.field(name).type) for name in table.column_names},
-        "statistics": column_statistics(table),
+        "arrow_schema": {name: str(splits["train"].schema.field(name).type) for name in statistics},
+        "statistics": statistics,
         "files": {**{name: f"{name}.parquet" for name in SPLIT_NAMES}, **FILES},
     }
 
