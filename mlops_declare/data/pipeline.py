@@ -219,7 +219,14 @@ def _start_numpy_bridge_import() -> None:
     """
     if "pandas" in sys.modules:
         return
-    threading.Thread(target=lambda: pa.array(np.zeros(1)), name="mlops-declare-import").start()
+    threading.Thread(target=_convert_one_value, name="mlops-declare-import").start()
+
+
+def _convert_one_value() -> None:
+    try:
+        pa.array(np.zeros(1))
+    except Exception:  # the main thread's own first conversion reports any failure
+        return
 
 
 def _lock_down(connection: duckdb.DuckDBPyConnection) -> None:
