@@ -134,6 +134,14 @@ class PreparedDataset:
 
 
 @dataclass
+class _Described:
+    """The small files' text (file name -> text) and the metadata they include."""
+
+    documents: dict[str, str]
+    metadata: dict[str, Any]
+
+
+@dataclass
 class _Validated:
     """The validated rows and what the pipeline learned about them, before the split."""
 
@@ -167,15 +175,8 @@ def prepare_dataset(
     if validated.validation.quarantine is not None:
         tables[FILES["quarantine"]] = validated.validation.quarantine
     output_dir = Path(output_dir)
-    metadata: dict[str, Any] = {}
-
-    def describe() -> dict[str, str]:
-        documents, described = _describe(data, logical_date, validated, class_names, splits)
-        metadata.update(described)
-        return documents
-
-    _write_atomically(output_dir, tables, describe)
-    return PreparedDataset._from_metadata(output_dir, metadata)
+    described = _write_atomically(output_dir, tables, lambda: _describe(data, logical_date, validated, class_names, splits))
+    return PreparedDataset._from_metadata(output_dir, described.metadata)
 
 
 def _prepare_in_memory(data: DataConfig, logical_date: str | None, project_root: Path) -> _Validated:
@@ -208,7 +209,6 @@ def _prepare_in_memory(data: DataConfig, logical_date: str | None, project_root:
         hint = task_hint(data, connection, validation.table, schema.target, types)
         table = _fetch(connection, validation.table, schema, numbered if validation.table == "stage_0" else None)
     return _Validated(loaded, validation, schema, hint, table, report)
-
 
 
 def _start_numpy_bridge_import() -> None:
@@ -294,8 +294,8 @@ def _describe(
     validated: _Validated,
     class_names: list[str] | None,
     splits: dict[str, pa.Table],
-) -> tuple[dict[str, str], dict[str, Any]]:
-    """The JSON artefacts (file name -> text) and the metadata, computed while the splits are written."""
+) -> _Described:
+    """The JSON artefacts and the metadata, computed while the splits are written."""
     schema, hint, report = validated.schema, validated.hint, validated.report
     # The hash and the whole-table statistics are single-threaded passes that release the GIL: they
     # run beside the preprocessing fit and the profile rather than after them.
@@ -320,7 +320,7 @@ def _describe(
     # written compact, which uses json's C encoder (indenting falls back to the pure-Python one).
     documents[FILES["profile"]] = json.dumps(profile, sort_keys=True, separators=(",", ":")) + "\n"
     documents[FILES["summary"]] = render_summary(report) + "\n"
-    return documents, metadata
+    return _Described(documents, metadata)
 
 
 def _metadata(
@@ -383,7 +383,7 @@ def safe_config(data: DataConfig) -> dict[str, Any]:
     return config
 
 
-def _write_atomically(output_dir: Path, tables: dict[str, pa.Table], describe: Callable[[], dict[str, str]]) -> None:
+def _write_atomically(output_dir: Path, tables: dict[str, pa.Table], describe: Callable[[], _Described]) -> _Described:
     """Write into a sibling temporary directory, fsync, then swap it into place with renames.
 
     The Parquet files are encoded in background threads (pyarrow releases the GIL) while `describe`
@@ -396,16 +396,17 @@ def _write_atomically(output_dir: Path, tables: dict[str, pa.Table], describe: C
         os.chmod(staging, 0o755)
         with ThreadPoolExecutor(max_workers=len(tables)) as pool:
             written = [pool.submit(_write_parquet, staging / name, table) for name, table in tables.items()]
-            documents = describe()
+            described = describe()
             for future in written:
                 future.result()
-        for name, text in documents.items():
+        for name, text in described.documents.items():
             _write_text(staging / name, text)
         fsync_directory(staging)
         replace_directory(staging, output_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    return described
 
 
 def _write_parquet(path: Path, table: pa.Table) -> None:

@@ -67,6 +67,23 @@ def test_failure_keeps_the_previous_output_untouched(tmp_path: Path) -> None:
     assert sorted(path.name for path in tmp_path.iterdir()) == ["out"]
 
 
+def test_failure_while_the_splits_are_written_leaves_no_partial_output(tmp_path: Path) -> None:
+    good = prepare(config(GENERATED), tmp_path)
+    before = {path.name: path.read_bytes() for path in good.directory.iterdir()}
+    # `x` has values only after the training cut-off: the preprocessing fit, which runs while the
+    # split files are being encoded, fails.
+    rows = ["at,x,target"] + [f"2026-01-{day:02d},,{day % 2}" for day in range(1, 29)]
+    rows += [f"2026-02-{day:02d},{day},{day % 2}" for day in range(1, 11)]
+    rows += [f"2026-03-{day:02d},{day},{day % 2}" for day in range(1, 11)]
+    path = write_csv(tmp_path / "late.csv", rows)
+    split = {"kind": "time", "column": "at", "val_start": "2026-02-01", "test_start": "2026-03-01"}
+    late = config(csv_source(path), columns={"target": "target"}, split=split)
+    with pytest.raises(DataError, match=r"column 'x' has no values in the training split"):
+        prepare(late, tmp_path)
+    assert {path.name: path.read_bytes() for path in good.directory.iterdir()} == before
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["late.csv", "out"]
+
+
 def test_verify_detects_a_changed_split(tmp_path: Path) -> None:
     prepared = prepare(config(GENERATED), tmp_path)
     prepared.verify()
