@@ -314,17 +314,32 @@ def _discrete_values(present: np.ndarray, sample: list[float | None]) -> dict[st
     return {repr(float(value)): int(count) for value, count in zip(distinct, counts, strict=True)}
 
 
+LARGEST_FLOAT = float(np.finfo(np.float64).max)
+
+
 def uniform_counts(values: np.ndarray, low: float, high: float, bins: int) -> np.ndarray:
     """Counts of finite `values` in `bins` equal-width bins over [low, high], plus one open bin on each side.
 
     Returns `bins + 2` counts: below `low`, the bins (the last one closed, as np.histogram), above
     `high`. A few vectorised passes instead of np.histogram's masked, blocked loop.
     """
+    # An edge beyond float64 (an older profile's one-bin edge past a huge value) counts as the largest float.
+    low, high = max(low, -LARGEST_FLOAT), min(high, LARGEST_FLOAT)
+    if not math.isfinite(high - low):
+        # The range overflows float64 (say -1e308..1e308) and the scale factor would turn values into
+        # NaN; halving is exact in binary floating point, so the same bins come out of halved values.
+        return uniform_counts(values / 2, low / 2, high / 2, bins)
     # In place on one temporary: a large column costs one float and one integer allocation.
     scaled = np.subtract(values, low)
-    np.multiply(scaled, bins / (high - low), out=scaled)
+    factor = bins / (high - low)
+    if math.isfinite(factor):
+        np.multiply(scaled, factor, out=scaled)
+    else:  # a subnormal range: the factor overflows, dividing by the bin width does not
+        np.divide(scaled, (high - low) / bins, out=scaled)
     np.floor(scaled, out=scaled)
-    np.clip(scaled, -1, bins, out=scaled)
+    # fmax/fmin rather than clip: a NaN (only from degenerate edges) lands in the open bin below, not in a crash.
+    np.fmax(scaled, -1, out=scaled)
+    np.fmin(scaled, bins, out=scaled)
     positions = scaled.astype(np.int64)
     positions += 1
     counts = np.bincount(positions, minlength=bins + 2)
@@ -342,7 +357,8 @@ def _histogram(present: np.ndarray, low: float, high: float, bins: int) -> tuple
     if edges.size and np.all(np.diff(edges) > 0):
         return uniform_counts(present, low, high, bins)[1:-1], edges
     width = max(abs(low) * 1e-9, 0.5)
-    return np.array([present.size]), np.array([low - width, high + width])
+    # Stored edges stay finite (JSON has no infinity): next to the largest floats, the edge is the largest float.
+    return np.array([present.size]), np.array([max(low - width, -LARGEST_FLOAT), min(high + width, LARGEST_FLOAT)])
 
 
 def categorical_profile(column: pa.ChunkedArray | pa.Array, max_categories: int) -> dict[str, Any]:
