@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 from pathlib import Path
 
@@ -101,22 +100,39 @@ def test_bentoml_client_and_metadata(main_server: Server, sample_records: list[d
 
 
 def test_overload_gets_429_with_retry_after(main_server: Server, sample_records: list[dict[str, float]]) -> None:
-    statuses: list[int] = []
-    retry_after: list[str | None] = []
+    """Four slow uploads hold the four slots (serving.limits.max_concurrency=4): the next request is refused
+    with 429 and Retry-After, and the slow ones are still answered once their bodies arrive."""
+    import socket
+    from urllib.parse import urlsplit
 
-    def fire() -> None:
+    body = json.dumps({"records": sample_records[:16]}).encode()
+    address = urlsplit(main_server.url)
+    head = (f"POST /predict HTTP/1.1\r\nHost: {address.netloc}\r\nContent-Type: application/json\r\n"
+            f"X-API-Key: {API_KEY}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
+    slow = [socket.create_connection((address.hostname, address.port), timeout=30) for _ in range(4)]
+    try:
+        for connection in slow:
+            connection.sendall(head + body[:10])  # the rest of the body comes later
+        refused = None
+        deadline = time.monotonic() + 30
         with main_server.client(**KEY) as client:
-            response = client.post("/predict", json={"records": sample_records[:16]})
-            statuses.append(response.status_code)
-            retry_after.append(response.headers.get("Retry-After"))
-
-    threads = [threading.Thread(target=fire) for _ in range(40)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert set(statuses) <= {200, 429} and 200 in statuses and 429 in statuses
-    assert all(after == "1" for status, after in zip(statuses, retry_after, strict=True) if status == 429)
+            while refused is None and time.monotonic() < deadline:  # until the server has taken all four
+                response = client.post("/predict", json={"records": sample_records[:2]})
+                assert response.status_code in (200, 429), response.text
+                refused = response if response.status_code == 429 else None
+        assert refused is not None, "no 429 while four requests held the four slots"
+        assert refused.headers["Retry-After"] == "1" and "max_concurrency" in refused.json()["error"]
+        for connection in slow:
+            connection.sendall(body[10:])
+        for connection in slow:
+            answer = b""
+            while chunk := connection.recv(65536):
+                answer += chunk
+            assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+    finally:
+        for connection in slow:
+            connection.close()
+    assert predict(main_server, sample_records[:2]).status_code == 200  # the slots are free again
 
 
 def test_metrics_and_shadow_rows_in_the_inference_log(main_server: Server, served_project: Path, sample_records: list[dict[str, float]]) -> None:
