@@ -24,6 +24,10 @@ from mlops_declare.seams import INFERENCE_LOG_COLUMNS, INFERENCE_LOG_VERSION
 LOGGER = logging.getLogger("mlops_declare.serve")
 
 _STOP = object()
+CHUNK_ROWS = 1024
+"""Rows the writer holds as Python objects before converting them to Arrow. A part can gather 50,000
+rows for a minute: as dicts and lists (an 8x8 image is 64 float objects) that is some 100 MB of
+objects every full garbage collection walks; as Arrow chunks it is a few buffers."""
 
 
 class InferenceLogWriter:
@@ -49,6 +53,7 @@ class InferenceLogWriter:
         self._on_drop = on_drop
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
         self._sequence = 0
+        self._schema: Any = None
         self._thread = threading.Thread(target=self._run, name="inference-log-writer", daemon=True)
         if start:
             self._thread.start()
@@ -81,46 +86,66 @@ class InferenceLogWriter:
         self._thread.join(timeout_s)
 
     def _run(self) -> None:
-        pending: list[Mapping[str, Any]] = []
+        chunk: list[Mapping[str, Any]] = []
+        parts: dict[str, list[Any]] = {}  # day -> Arrow tables of converted chunks
+        rows = 0
         opened_at = 0.0
         while True:
-            wait = max(0.05, self.part_max_seconds - (time.monotonic() - opened_at)) if pending else 1.0
+            wait = max(0.05, self.part_max_seconds - (time.monotonic() - opened_at)) if rows else 1.0
             try:
                 item = self._queue.get(timeout=wait)
             except queue.Empty:
                 item = None
             if item is _STOP:
-                self._flush(pending)
+                self._convert(chunk, parts)
+                self._flush(parts)
                 return
             if item is not None:
-                if not pending:
+                if not rows:
                     opened_at = time.monotonic()
-                pending.append(item)
-            due = pending and (len(pending) >= self.part_max_rows or time.monotonic() - opened_at >= self.part_max_seconds)
-            if due:
-                self._flush(pending)
-                pending = []
+                chunk.append(item)
+                rows += 1
+                if len(chunk) >= CHUNK_ROWS:
+                    self._convert(chunk, parts)
+                    chunk = []
+            if rows and (rows >= self.part_max_rows or time.monotonic() - opened_at >= self.part_max_seconds):
+                self._convert(chunk, parts)
+                self._flush(parts)
+                chunk, parts, rows = [], {}, 0
 
-    def _flush(self, rows: list[Mapping[str, Any]]) -> None:
-        if not rows:
-            return
-        by_day: dict[str, list[Mapping[str, Any]]] = {}
-        for row in rows:
-            by_day.setdefault(row["timestamp"].strftime("%Y-%m-%d"), []).append(row)
-        for day, day_rows in sorted(by_day.items()):
-            try:
-                self._write_part(day, day_rows)
-            except Exception:  # a full disk must not take the service down; the rows are counted as dropped
-                LOGGER.exception("inference log: could not write %d rows for %s", len(day_rows), day)
-                self.dropped += len(day_rows)
-                if self._on_drop is not None:
-                    self._on_drop(len(day_rows))
-
-    def _write_part(self, day: str, rows: list[Mapping[str, Any]]) -> Path:
+    def _convert(self, chunk: list[Mapping[str, Any]], parts: dict[str, list[Any]]) -> None:
+        """Rows -> Arrow tables per day, appended to `parts`; rows Arrow refuses are counted as dropped."""
         import pyarrow as pa
+
+        by_day: dict[str, list[Mapping[str, Any]]] = {}
+        for row in chunk:
+            by_day.setdefault(row["timestamp"].strftime("%Y-%m-%d"), []).append(row)
+        for day, day_rows in by_day.items():
+            try:
+                parts.setdefault(day, []).append(pa.Table.from_pylist([dict(row) for row in day_rows], schema=self.schema()))
+            except Exception:
+                LOGGER.exception("inference log: could not convert %d rows for %s", len(day_rows), day)
+                self._count_dropped(len(day_rows))
+
+    def _flush(self, parts: dict[str, list[Any]]) -> None:
+        import pyarrow as pa
+
+        for day, tables in sorted(parts.items()):
+            table = pa.concat_tables(tables)
+            try:
+                self._write_part(day, table)
+            except Exception:  # a full disk must not take the service down; the rows are counted as dropped
+                LOGGER.exception("inference log: could not write %d rows for %s", table.num_rows, day)
+                self._count_dropped(table.num_rows)
+
+    def _count_dropped(self, count: int) -> None:
+        self.dropped += count
+        if self._on_drop is not None:
+            self._on_drop(count)
+
+    def _write_part(self, day: str, table: Any) -> Path:
         import pyarrow.parquet as pq
 
-        table = pa.Table.from_pylist([dict(row) for row in rows], schema=self.schema())
         folder = self.folder / f"date={day}"
         folder.mkdir(parents=True, exist_ok=True)
         self._sequence += 1
@@ -139,6 +164,11 @@ class InferenceLogWriter:
 
     def schema(self) -> Any:
         """The Arrow schema of a part (seams.py), with the feature columns and the format metadata."""
+        if self._schema is None:
+            self._schema = self._build_schema()
+        return self._schema
+
+    def _build_schema(self) -> Any:
         import pyarrow as pa
 
         types = {"numeric": pa.float64(), "categorical": pa.string(), "image": pa.list_(pa.float64())}

@@ -81,3 +81,26 @@ def test_a_feature_named_like_a_fixed_column_is_refused_at_compile_time(name: st
     loaded = load_config("conf", ["data=generated", f"data.source.columns.0.name={name}"])
     problems = list(check_serving(loaded.config))
     assert [path for path, _ in problems] == ["data.columns.features"] and repr(name) in problems[0][1]
+
+
+def test_rows_held_as_arrow_chunks_reach_their_day_and_part(tmp_path: Path) -> None:
+    import duckdb
+
+    from mlops_declare.serve.inference_log import CHUNK_ROWS
+
+    count = CHUNK_ROWS * 2 + 5
+    rows = [row(index % 60) | {"request_id": f"r{index}"} for index in range(count)]
+    for index in range(0, count, 2):  # every other row the next day: each chunk holds both days
+        rows[index]["timestamp"] = datetime(2026, 12, 1, 0, 0, 1, tzinfo=UTC)
+    log = writer(tmp_path, queue_size=count, part_max_rows=CHUNK_ROWS + 100)
+    log.submit(rows)
+    log.close()
+    assert log.dropped == 0
+    found = duckdb.sql(
+        f"select date, count(*), count(distinct request_id) from read_parquet('{tmp_path}/*/*.parquet', hive_partitioning = true) "
+        "group by date order by date"
+    ).fetchall()
+    assert [(str(day), total, distinct) for day, total, distinct in found] == [
+        ("2026-11-30", count // 2, count // 2), ("2026-12-01", count - count // 2, count - count // 2)]
+    # A part closes by rows across chunk boundaries (1,124 rows), the rest at close; each spans both days: four files.
+    assert len(list(tmp_path.glob("*/part-*.parquet"))) == 4
