@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -26,21 +25,19 @@ class Preprocessor:
 
 
 class Package:
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
+    def __init__(self) -> None:
         self.threads: list[str] = []
         self.rows: list[int] = []
 
     def predict(self, features: np.ndarray) -> np.ndarray:
         self.threads.append(threading.current_thread().name)
         self.rows.append(len(features))
-        time.sleep(self.seconds)
         return features[:, 0] * 2.0
 
 
-def served(pass_seconds: float, sleep: float = 0.0) -> ServedVersion:
+def served(pass_seconds: float) -> ServedVersion:
     return ServedVersion(
-        name="m", version=1, package=Package(sleep), preprocessor=Preprocessor(), class_names=None,
+        name="m", version=1, package=Package(), preprocessor=Preprocessor(), class_names=None,
         task="regression", metrics={}, features=[], pass_seconds=pass_seconds,
     )
 
@@ -54,14 +51,24 @@ def run_requests(batcher: Batcher, version: ServedVersion, values: list[Any]) ->
 
 @pytest.mark.parametrize("enabled", [True, False])
 def test_a_cheap_pass_runs_on_the_event_loop_and_a_costly_one_in_the_inference_thread(enabled: bool) -> None:
+    # One pass per version, so where it runs is decided by the warm-up's figure alone (no timing involved).
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference") as executor:
-        cheap, costly = served(INLINE_PASS_S / 10), served(INLINE_PASS_S * 10, sleep=INLINE_PASS_S * 2)
+        cheap, costly = served(INLINE_PASS_S / 10), served(INLINE_PASS_S * 10)
         for version in (cheap, costly):
             batcher = Batcher(executor, enabled, max_rows=64, max_latency_s=0.001, on_batch=lambda rows: None)
-            assert [float(output[0]) for output in run_requests(batcher, version, [1.0, 2.0])] == [2.0, 4.0]
-    main = threading.current_thread().name
-    assert set(cheap.package.threads) == {main}
-    assert all(name.startswith("inference") for name in costly.package.threads)
+            assert [float(output[0]) for output in run_requests(batcher, version, [1.0])] == [2.0]
+    assert cheap.package.threads == [threading.current_thread().name]
+    assert len(costly.package.threads) == 1 and costly.package.threads[0].startswith("inference")
+
+
+def test_measured_passes_override_the_warm_up_figure() -> None:
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference") as executor:
+        version = served(INLINE_PASS_S / 10)
+        batcher = Batcher(executor, False, max_rows=64, max_latency_s=0.001, on_batch=lambda rows: None)
+        batcher.pass_seconds = INLINE_PASS_S * 100  # recent passes were slow: the next one goes to the thread
+        run_requests(batcher, version, [1.0])
+    assert version.package.threads[0].startswith("inference")
+    assert batcher.pass_seconds is not None and batcher.pass_seconds < INLINE_PASS_S * 100  # the new pass was averaged in
 
 
 def test_requests_queued_behind_a_pass_share_one_and_rows_are_capped() -> None:
