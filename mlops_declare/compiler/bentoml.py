@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pprint
 import re
+from typing import Any
 
 from mlops_declare.compiler.airflow import header
 from mlops_declare.compiler.plan import FeatureSpec, Plan, ServiceSpec
@@ -79,6 +80,26 @@ def _spec_literal(spec: ServiceSpec) -> str:
     return pprint.pformat(data, indent=1, width=150, compact=True, sort_dicts=True)
 
 
+API_ROUTES_PATTERN = r"/(predict|predict_batch|metadata)([?]|$)"
+"""The service's own routes, as OpenTelemetry's excluded-URL regex (BentoML's `tracing.excluded_urls`)."""
+
+
+def _logging(spec: ServiceSpec) -> dict[str, Any]:
+    return {"access": {"enabled": spec.access_log}}
+
+
+def _tracing(spec: ServiceSpec) -> dict[str, Any]:
+    """BentoML's tracing settings: export to the configured OTLP collector, or leave the API routes untraced."""
+    tracing = spec.tracing
+    if tracing.exporter is None:
+        return {"excluded_urls": [API_ROUTES_PATTERN]}
+    return {
+        "exporter_type": tracing.exporter,
+        "sample_rate": tracing.sample_rate,
+        "otlp": {"protocol": tracing.protocol, "endpoint": tracing.endpoint},
+    }
+
+
 def render_service(plan: Plan, source: str) -> str:
     spec = plan.service
     resources: dict[str, str] = {"cpu": str(spec.resources.cpu), "memory": spec.resources.memory}
@@ -86,6 +107,7 @@ def render_service(plan: Plan, source: str) -> str:
         resources["gpu"] = str(spec.resources.gpu)
     # The concurrency cap (429 with Retry-After) and body limit live in ServiceGuard; BentoML enforces the deadline (504).
     traffic = {"timeout": spec.limits.timeout_s}
+    observability = f"logging={_logging(spec)!r}, tracing={_tracing(spec)!r}"
     max_rows = spec.limits.max_rows
     return f'''{header(f"BentoML service {spec.name!r} serving {spec.model}.", plan, source)}
 from __future__ import annotations
@@ -114,7 +136,8 @@ _ = Literal  # used by categorical fields with declared categories
 
 {_request_models(spec.features, max_rows)}
 
-@bentoml.service(name={spec.name!r}, resources={resources!r}, traffic={traffic!r}, workers={spec.workers})
+@bentoml.service(name={spec.name!r}, resources={resources!r}, traffic={traffic!r}, workers={spec.workers},
+                 {observability})
 class {spec.class_name}:
     """Serves {spec.model} from the registry (digest verified), following promotions every {spec.reload_s:g} s."""
 

@@ -17,7 +17,7 @@ from mlops_declare.compiler.catalogue import (
 )
 from mlops_declare.config import LoadedConfig, ProjectConfig, fingerprint_of
 from mlops_declare.config.data import declared_features
-from mlops_declare.config.serving import Batching, InferenceLog, Limits, Resources, Rollout
+from mlops_declare.config.serving import Batching, InferenceLog, Limits, Resources, Rollout, Tracing
 from mlops_declare.errors import CompileError, ConfigIssue
 from mlops_declare.seams import promoted_asset_uri, retrain_asset_uri
 
@@ -161,6 +161,8 @@ class ServiceSpec(BaseModel):
     inference_log_dir: str
     """Where the inference log goes, relative to the project root unless absolute (`<project.home>/inferences`)."""
     reload_s: float
+    access_log: bool
+    tracing: Tracing
     api_key_env: str | None
     """Name of the environment variable holding the API key (never the key)."""
 
@@ -215,6 +217,8 @@ def service_spec(config: ProjectConfig, directory: str) -> ServiceSpec:
         inference_log=serving.inference_log,
         inference_log_dir=f"{config.project.home}/{INFERENCE_LOG_FOLDER}",
         reload_s=serving.reload_s,
+        access_log=serving.access_log,
+        tracing=serving.tracing,
         api_key_env=serving.api_key_env,
     )
 

@@ -36,6 +36,43 @@ def test_batching_longer_than_the_deadline_is_refused() -> None:
         compile_outputs(load_config("conf", ["serving.batching.max_latency_ms=5000", "serving.limits.timeout_s=2"]))
 
 
+def test_tracing_and_access_log_reach_the_service_decorator() -> None:
+    from opentelemetry.util.http import ExcludeList
+
+    from mlops_declare.compiler.bentoml import API_ROUTES_PATTERN
+
+    _, files = compile_outputs(load_config("conf", []))
+    # No exporter: spans would go nowhere, so the API routes are not traced (see serving.Tracing).
+    assert "logging={'access': {'enabled': True}}, tracing={'excluded_urls': [" in files["service/service.py"]
+    excluded = ExcludeList([API_ROUTES_PATTERN])
+    for url in ("http://127.0.0.1:3000/predict", "http://h/predict_batch", "http://h/metadata?x=1"):
+        assert excluded.url_disabled(url), url
+    for url in ("http://h/metrics", "http://h/readyz", "http://h/docs.json", "http://h/predictions"):
+        assert not excluded.url_disabled(url), url
+    overrides = ["serving.access_log=false", "serving.tracing.exporter=otlp", "serving.tracing.endpoint=http://collector:4318/v1/traces",
+                 "serving.tracing.sample_rate=0.25"]
+    _, files = compile_outputs(load_config("conf", overrides))
+    expected = ("logging={'access': {'enabled': False}}, tracing={'exporter_type': 'otlp', 'sample_rate': 0.25, "
+                "'otlp': {'protocol': 'http', 'endpoint': 'http://collector:4318/v1/traces'}}")
+    assert expected in files["service/service.py"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["serving.tracing.exporter=otlp"], r"serving.tracing: .*exporter otlp needs an `endpoint`"),
+        (["serving.tracing.endpoint=http://collector:4318"], r"serving.tracing: .*`endpoint` needs `exporter: otlp`"),
+        (["serving.tracing.exporter=zipkin"], r"serving.tracing.exporter"),
+        (["serving.tracing.exporter=otlp", "serving.tracing.endpoint=collector:4318"], r"serving.tracing.endpoint"),
+    ],
+)
+def test_tracing_settings_are_checked(overrides: list[str], message: str) -> None:
+    from mlops_declare.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        load_config("conf", overrides)
+
+
 def test_columns_must_have_equal_lengths() -> None:
     assert columns_to_records({"a": [1, 2], "b": None}, 10) == [{"a": 1, "b": None}, {"a": 2, "b": None}]
     with pytest.raises(ValueError, match="'b' have fewer values"):
