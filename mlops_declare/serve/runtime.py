@@ -93,14 +93,11 @@ class ServedVersion:
         """Per-row prediction dicts (class name, its probability, all probabilities; or the value)."""
         rows: list[dict[str, Any]] = []
         if self.task == "regression":
-            return [{"prediction": float(value), "probability": None, "probabilities": None} for value in outputs.reshape(-1)]
+            return [{"prediction": value, "probability": None, "probabilities": None} for value in outputs.reshape(-1).tolist()]
         names = self.class_names or []
-        for value in outputs:
-            if self.task == "binary":
-                positive = float(value)
-                probabilities = [1.0 - positive, positive]
-            else:
-                probabilities = [float(item) for item in value]
+        binary = self.task == "binary"
+        for value in (outputs.reshape(-1) if binary else outputs).tolist():  # Python floats for the whole batch at once
+            probabilities = [1.0 - value, value] if binary else value
             best = max(range(len(probabilities)), key=probabilities.__getitem__)
             label = names[best] if best < len(names) else str(best)
             rows.append(
@@ -390,6 +387,7 @@ class Runtime:
         from mlops_declare.serve.metrics import serving_metrics
 
         self.metrics = serving_metrics()
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         batching = spec.batching
         self._batchers = {
             variant: Batcher(
@@ -397,7 +395,7 @@ class Runtime:
                 batching.enabled,
                 batching.max_batch_size,
                 batching.max_latency_ms / 1000.0,
-                lambda rows, variant=variant: self.metrics.batch_size.labels(variant).observe(rows),
+                self.metrics.batch_size.labels(variant).observe,
             )
             for variant in ("primary", "candidate")
         }
@@ -568,7 +566,7 @@ class Runtime:
         answers = answering.answers(outputs)
         latency_ms = (time.perf_counter() - started) * 1000.0
         self._count(endpoint, answering, variant, records, answers)
-        self.metrics.latency.labels(endpoint).observe(latency_ms / 1000.0)
+        self._child(self.metrics.latency, endpoint).observe(latency_ms / 1000.0)
         sampled = self.log is not None and (self.spec.log_sample_rate >= 1.0 or self._random.random() < self.spec.log_sample_rate)
         if sampled:
             self.log.submit(self._rows(request_id, arrived, answering, variant, True, latency_ms, records, answers))
@@ -591,19 +589,31 @@ class Runtime:
         if sampled and self.log is not None:
             self.log.submit(self._rows(request_id, arrived, candidate, "shadow", False, latency_ms, records, answers))
 
+    def _child(self, metric: Any, *labels: str) -> Any:
+        """`metric.labels(*labels)`, remembered: prometheus_client's lookup costs more than the update on every request."""
+        key = (id(metric), labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
     def _count(self, endpoint: str, served: ServedVersion, variant: str, records: list[dict[str, Any]], answers: list[dict[str, Any]]) -> None:
+        from collections import Counter
+
         metrics = self.metrics
         if endpoint != "shadow":
-            metrics.requests.labels(endpoint, "200").inc()
-        for answer in answers:
-            if served.task == "regression":
-                metrics.prediction_values.labels(variant).observe(answer["prediction"])
-            else:
-                metrics.predictions.labels(str(served.version), variant, answer["prediction"]).inc()
+            self._child(metrics.requests, endpoint, "200").inc()
+        if served.task == "regression":
+            histogram = self._child(metrics.prediction_values, variant)
+            for answer in answers:
+                histogram.observe(answer["prediction"])
+        else:
+            for label, count in Counter(answer["prediction"] for answer in answers).items():
+                self._child(metrics.predictions, str(served.version), variant, label).inc(count)
         for record in records:
             for name, value in record.items():
                 if value is None:
-                    metrics.missing_inputs.labels(name).inc()
+                    self._child(metrics.missing_inputs, name).inc()
 
     def _rows(
         self,
