@@ -101,7 +101,11 @@ class Tracing(StrictModel):
     requests, so without an exporter the API routes are left out of tracing.
     """
     endpoint: str | None = Field(default=None, pattern=r"^(https?)://[^\s]+$")
-    """OTLP collector URL, e.g. http://localhost:4318/v1/traces (HTTP) or http://localhost:4317 (gRPC)."""
+    """OTLP collector URL, e.g. http://localhost:4318/v1/traces (HTTP) or http://localhost:4317 (gRPC).
+
+    Headers a collector needs (an API key) go in OTEL_EXPORTER_OTLP_HEADERS, which the exporter
+    reads itself, so they never land in generated files.
+    """
     protocol: Literal["http", "grpc"] = "http"
     """OTLP transport."""
     sample_rate: Fraction = 1.0

@@ -20,6 +20,7 @@ class Collector:
 
     def __init__(self) -> None:
         self.spans: list[tuple[str, dict[str, str]]] = []
+        self.keys: set[str | None] = set()
         self.lock = threading.Lock()
         collector = self
 
@@ -30,6 +31,7 @@ class Collector:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 request = ExportTraceServiceRequest.FromString(body)
                 with collector.lock:
+                    collector.keys.add(self.headers.get("x-collector-key"))
                     for resource in request.resource_spans:
                         for scope in resource.scope_spans:
                             for span in scope.spans:
@@ -75,6 +77,7 @@ def test_spans_reach_the_configured_otlp_collector_and_the_access_log_can_be_off
         "serving.tracing.exporter=otlp",
         f"serving.tracing.endpoint={collector.url}",
         name="traced",
+        env={"OTEL_EXPORTER_OTLP_HEADERS": "x-collector-key=test-key-not-a-secret"},
     )
     try:
         with server.client() as client:
@@ -82,9 +85,13 @@ def test_spans_reach_the_configured_otlp_collector_and_the_access_log_can_be_off
                 assert client.post("/predict", json={"records": sample_records[:2]}).status_code == 200
         spans = collector.wait_for("/predict")
         assert any(name.startswith("POST") for name, _ in spans), spans
+        assert collector.keys == {"test-key-not-a-secret"}, "the collector's header (OTEL_EXPORTER_OTLP_HEADERS) was not sent"
     finally:
         log = server.stop()
     assert "path=/predict" not in log, "access log lines printed although serving.access_log=false"
+    generated = [path.read_text() for path in served_project.glob(".mlops/serve/*/service/service.py")]
+    traced = [text for text in generated if collector.url in text]
+    assert traced and not any("test-key-not-a-secret" in text for text in generated)
 
 
 def test_access_log_is_on_by_default(main_server: Server, sample_records: list[dict[str, float]]) -> None:
