@@ -111,6 +111,13 @@ class Tracing(StrictModel):
     sample_rate: Fraction = 1.0
     """Share of requests whose spans are exported."""
 
+    @field_validator("endpoint", mode="before")
+    @classmethod
+    def _endpoint_is_a_url(cls, endpoint: object) -> object:
+        if isinstance(endpoint, str) and not re.match(r"^https?://\S+$", endpoint):
+            raise ValueError(f"{endpoint!r} is not a collector URL; write it with its scheme, e.g. http://{endpoint.split('://')[-1]}")
+        return endpoint
+
     @model_validator(mode="after")
     def _endpoint_with_exporter(self) -> Tracing:
         if self.exporter is None and self.endpoint is not None:

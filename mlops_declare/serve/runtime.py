@@ -610,10 +610,11 @@ class Runtime:
         else:
             for label, count in Counter(answer["prediction"] for answer in answers).items():
                 self._child(metrics.predictions, str(served.version), variant, label).inc(count)
-        for record in records:
-            for name, value in record.items():
-                if value is None:
-                    self._child(metrics.missing_inputs, name).inc()
+        # Labelled by the served features only: a record's other keys (untyped requests) must not mint labels.
+        for feature in served.features:
+            missing = sum(1 for record in records if record.get(feature.name) is None)
+            if missing:
+                self._child(metrics.missing_inputs, feature.name).inc(missing)
 
     def _rows(
         self,

@@ -52,3 +52,22 @@ def test_a_non_finite_output_is_sent_as_null_not_as_invalid_json() -> None:
     response = _response(RequestOutcome(200, body), context())
     assert isinstance(response, PredictResponse)
     assert json.loads(response.model_dump_json())["predictions"][0]["prediction"] is None
+
+
+def test_missing_inputs_are_counted_per_served_feature_and_other_keys_mint_no_labels(tmp_path: Any) -> None:
+    from prometheus_client import REGISTRY
+
+    from mlops_declare.compiler import compile_outputs
+    from mlops_declare.compiler.plan import FeatureSpec
+    from mlops_declare.config import load_config
+    from mlops_declare.serve.runtime import Runtime
+
+    plan, _ = compile_outputs(load_config("conf", []))
+    runtime = Runtime(plan.service, tmp_path, tmp_path, "fingerprint")
+    served = version("binary", ["no", "yes"])
+    served.features = [FeatureSpec(name="unit a", type="numeric", shape=None, categories=None, optional=True)]
+    records: list[dict[str, Any]] = [{"unit a": None, "stray key": None}, {"unit a": 1.0}, {"stray key": 2.0}]
+    runtime._count("predict", served, "primary", records, served.answers(np.array([0.2, 0.9, 0.4], dtype=np.float32)))
+    assert REGISTRY.get_sample_value("mlops_serving_missing_inputs_total", {"feature": "unit a"}) == 2.0
+    assert REGISTRY.get_sample_value("mlops_serving_missing_inputs_total", {"feature": "stray key"}) is None
+    assert REGISTRY.get_sample_value("mlops_serving_predictions_total", {"model_version": "3", "variant": "primary", "prediction": "no"}) == 2.0

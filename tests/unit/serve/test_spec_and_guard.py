@@ -63,7 +63,7 @@ def test_tracing_and_access_log_reach_the_service_decorator() -> None:
         (["serving.tracing.exporter=otlp"], r"serving.tracing: .*exporter otlp needs an `endpoint`"),
         (["serving.tracing.endpoint=http://collector:4318"], r"serving.tracing: .*`endpoint` needs `exporter: otlp`"),
         (["serving.tracing.exporter=zipkin"], r"serving.tracing.exporter"),
-        (["serving.tracing.exporter=otlp", "serving.tracing.endpoint=collector:4318"], r"serving.tracing.endpoint"),
+        (["serving.tracing.exporter=otlp", "serving.tracing.endpoint=collector:4318"], r"serving.tracing.endpoint: .*not a collector URL.*http://collector:4318"),
     ],
 )
 def test_tracing_settings_are_checked(overrides: list[str], message: str) -> None:
