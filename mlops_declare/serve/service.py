@@ -62,7 +62,8 @@ def request_models(spec: ServiceSpec, here: Path) -> tuple[type[Any], type[Any]]
     """Record and Columns models for a service whose features only the data can tell.
 
     Read from the bundled package (a bento) or the package the registry serves now; when neither
-    can be read at import time, records accept any fields and the runtime checks them.
+    can be read at import time, records accept any fields: the runtime
+    refuses a record that lacks a feature (400) and ignores fields the model has no feature for.
     """
     from pydantic import BaseModel, ConfigDict
 
