@@ -20,6 +20,7 @@ run: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check mlops_declare tests benchmarks
+	$(BIN)/ruff format --check mlops_declare tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 

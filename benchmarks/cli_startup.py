@@ -40,7 +40,9 @@ def main() -> int:
         subprocess.run([*cli, "compile"], cwd=project, check=True, capture_output=True)
         results = {
             "python -c pass": median_seconds([sys.executable, "-c", "pass"], project, args.runs),
-            "import hydra, pydantic": median_seconds([sys.executable, "-c", "import hydra, pydantic"], project, args.runs),
+            "import hydra, pydantic": median_seconds(
+                [sys.executable, "-c", "import hydra, pydantic"], project, args.runs
+            ),
             "mlops-declare validate": median_seconds([*cli, "validate"], project, args.runs),
             "mlops-declare compile": median_seconds([*cli, "compile"], project, args.runs),
         }

@@ -139,7 +139,11 @@ def run_pandas(kind: str, rows: int, inputs: dict[str, Path], output: Path) -> d
     shuffled = frame.sample(frac=1.0, random_state=1)
     count = len(frame)
     train_end, val_end = int(count * 0.7), int(count * 0.85)
-    splits = {"train": shuffled.iloc[:train_end], "val": shuffled.iloc[train_end:val_end], "test": shuffled.iloc[val_end:]}
+    splits = {
+        "train": shuffled.iloc[:train_end],
+        "val": shuffled.iloc[train_end:val_end],
+        "test": shuffled.iloc[val_end:],
+    }
     numeric = [f"n{i}" for i in range(NUMERIC)]
     scaler = {"mean": splits["train"][numeric].mean().to_dict(), "std": splits["train"][numeric].std(ddof=0).to_dict()}
     folder = output / "pandas"
@@ -200,7 +204,11 @@ def run_duckdb(kind: str, rows: int, inputs: dict[str, Path], output: Path) -> d
     folder = output / "duckdb"
     folder.mkdir(parents=True)
     bucket = "hash(rowid + 1) % 100"
-    for name, condition in (("train", f"{bucket} < 70"), ("val", f"{bucket} BETWEEN 70 AND 84"), ("test", f"{bucket} >= 85")):
+    for name, condition in (
+        ("train", f"{bucket} < 70"),
+        ("val", f"{bucket} BETWEEN 70 AND 84"),
+        ("test", f"{bucket} >= 85"),
+    ):
         connection.execute(
             f"COPY (SELECT * FROM input WHERE {condition}) TO '{folder / name}.parquet' (FORMAT parquet, COMPRESSION zstd)"
         )
@@ -218,8 +226,18 @@ def child(implementation: str, kind: str, rows: int, inputs: dict[str, Path]) ->
 
 def measure(implementation: str, kind: str, rows: int, inputs: dict[str, Path]) -> dict[str, Any]:
     completed = subprocess.run(
-        [sys.executable, __file__, "--rows", str(rows), "--child", implementation, "--source", kind,
-         "--inputs", json.dumps({key: str(value) for key, value in inputs.items()})],
+        [
+            sys.executable,
+            __file__,
+            "--rows",
+            str(rows),
+            "--child",
+            implementation,
+            "--source",
+            kind,
+            "--inputs",
+            json.dumps({key: str(value) for key, value in inputs.items()}),
+        ],
         check=True,
         capture_output=True,
         text=True,
@@ -231,7 +249,9 @@ def measure(implementation: str, kind: str, rows: int, inputs: dict[str, Path]) 
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows (default 1,000,000)")
-    parser.add_argument("--sources", default=",".join(SOURCES), help=f"comma-separated rows to run (default {','.join(SOURCES)})")
+    parser.add_argument(
+        "--sources", default=",".join(SOURCES), help=f"comma-separated rows to run (default {','.join(SOURCES)})"
+    )
     parser.add_argument("--child", choices=IMPLEMENTATIONS, help=argparse.SUPPRESS)
     parser.add_argument("--source", choices=SOURCES, help=argparse.SUPPRESS)
     parser.add_argument("--inputs", help=argparse.SUPPRESS)
@@ -240,7 +260,9 @@ def main() -> int:
         child(args.child, args.source, args.rows, {key: Path(value) for key, value in json.loads(args.inputs).items()})
         return 0
     results: dict[str, dict[str, Any]] = {}
-    print(f"rows: {args.rows:,} x {NUMERIC + 5} columns + label; 5 expectations, standardisation, random split, zstd Parquet out")
+    print(
+        f"rows: {args.rows:,} x {NUMERIC + 5} columns + label; 5 expectations, standardisation, random split, zstd Parquet out"
+    )
     print(
         f"{'source':<10} {'ours s':>8} {'pandas s':>9} {'floor s':>8} {'pandas/ours':>12} {'ours/floor':>11} "
         f"{'ours RSS MB':>12} {'ours cpu s':>11} {'floor cpu s':>12} {'duckdb s':>9}"
@@ -248,7 +270,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as folder:
         inputs = write_inputs(args.rows, Path(folder))
         for kind in args.sources.split(","):
-            row = {implementation: measure(implementation, kind, args.rows, inputs) for implementation in IMPLEMENTATIONS}
+            row = {
+                implementation: measure(implementation, kind, args.rows, inputs) for implementation in IMPLEMENTATIONS
+            }
             row["speedup_vs_pandas"] = round(row["pandas"]["seconds"] / row["ours"]["seconds"], 3)  # type: ignore[assignment]
             row["ratio_to_floor"] = round(row["ours"]["seconds"] / row["floor"]["seconds"], 3)  # type: ignore[assignment]
             results[kind] = row
@@ -259,12 +283,18 @@ def main() -> int:
             )
     print("targets: pandas/ours >= 2.5x on csv; ours/floor <= 1.5x on csv and parquet; peak RSS <= 2048 MB")
     first = results[next(iter(results))]
-    print(json.dumps({
-        "rows": args.rows,
-        "results": results,
-        # Kept for the smoke test and older readers: the first row's figures.
-        "ours": first["ours"], "pandas": first["pandas"], "ratio": first["speedup_vs_pandas"],
-    }))
+    print(
+        json.dumps(
+            {
+                "rows": args.rows,
+                "results": results,
+                # Kept for the smoke test and older readers: the first row's figures.
+                "ours": first["ours"],
+                "pandas": first["pandas"],
+                "ratio": first["speedup_vs_pandas"],
+            }
+        )
+    )
     return 0
 
 

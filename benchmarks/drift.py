@@ -76,9 +76,16 @@ def run_ours(reference: Path, current: Path, output: Path) -> dict[str, Any]:
 
     imports = time.perf_counter() - imported
     config = MonitoringConfig()
-    univariate = config.model_copy(update={"multivariate": config.multivariate.model_copy(update={
-        "domain_classifier": config.multivariate.domain_classifier.model_copy(update={"enabled": False}),
-        "reconstruction": config.multivariate.reconstruction.model_copy(update={"enabled": False})})})
+    univariate = config.model_copy(
+        update={
+            "multivariate": config.multivariate.model_copy(
+                update={
+                    "domain_classifier": config.multivariate.domain_classifier.model_copy(update={"enabled": False}),
+                    "reconstruction": config.multivariate.reconstruction.model_copy(update={"enabled": False}),
+                }
+            )
+        }
+    )
     phases: dict[str, float] = {}
     cpu_start, start = time.process_time(), time.perf_counter()
     clock = start
@@ -102,9 +109,15 @@ def run_ours(reference: Path, current: Path, output: Path) -> dict[str, Any]:
     lap("write JSON")
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     dataset = drift["dataset"]
-    return {"seconds": seconds, "cpu_seconds": cpu, "imports": imports, "phases": phases,
-            "drifted": sorted(dataset["drifted_columns"]), "dataset_drift": dataset["dataset_drift"],
-            "multivariate": {name: test["drifted"] for name, test in drift["multivariate"].items()}}
+    return {
+        "seconds": seconds,
+        "cpu_seconds": cpu,
+        "imports": imports,
+        "phases": phases,
+        "drifted": sorted(dataset["drifted_columns"]),
+        "dataset_drift": dataset["dataset_drift"],
+        "multivariate": {name: test["drifted"] for name, test in drift["multivariate"].items()},
+    }
 
 
 EVIDENTLY_SCRIPT = """
@@ -164,22 +177,36 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as directory:
         folder = Path(directory)
         reference, current = write_files(folder, rows)
-        ours, ours_rss = measure([sys.executable, __file__, "--child", str(reference), str(current), str(folder / "ours.json")])
+        ours, ours_rss = measure(
+            [sys.executable, __file__, "--child", str(reference), str(current), str(folder / "ours.json")]
+        )
         expected = sorted([*SHIFTED_NUMERIC, REWEIGHTED])
         print(f"rows per side: {rows:,} x {NUMERIC + CATEGORICAL} columns")
         print("ours, per phase: " + ", ".join(f"{name} {value:.2f} s" for name, value in ours["phases"].items()))
-        print(f"ours:      {ours['seconds']:.2f} s wall, {ours['cpu_seconds']:.2f} s CPU (+ {ours['imports']:.1f} s importing scipy/sklearn), peak RSS {ours_rss:.0f} MB, drifted {ours['drifted']} "
-              f"({'exactly the shifted columns' if ours['drifted'] == expected else 'EXPECTED ' + str(expected)}), "
-              f"multivariate {ours['multivariate']}")
+        print(
+            f"ours:      {ours['seconds']:.2f} s wall, {ours['cpu_seconds']:.2f} s CPU (+ {ours['imports']:.1f} s importing scipy/sklearn), peak RSS {ours_rss:.0f} MB, drifted {ours['drifted']} "
+            f"({'exactly the shifted columns' if ours['drifted'] == expected else 'EXPECTED ' + str(expected)}), "
+            f"multivariate {ours['multivariate']}"
+        )
         if args.peer == "evidently":
             python = args.evidently_python or "python"
             script = folder / "evidently_run.py"
             script.write_text(EVIDENTLY_SCRIPT)
-            peer, peer_rss = measure([python, str(script), str(reference), str(current), str(folder / "evidently.json")])
-            print(f"evidently: {peer['seconds']:.2f} s (+ {peer['imports']:.1f} s importing), peak RSS {peer_rss:.0f} MB, drifted {peer['drifted']}")
-            print(f"ratio: ours is {peer['seconds'] / ours['seconds']:.1f}x faster than Evidently's DataDriftPreset (target >= 20x)")
+            peer, peer_rss = measure(
+                [python, str(script), str(reference), str(current), str(folder / "evidently.json")]
+            )
+            print(
+                f"evidently: {peer['seconds']:.2f} s (+ {peer['imports']:.1f} s importing), peak RSS {peer_rss:.0f} MB, drifted {peer['drifted']}"
+            )
+            print(
+                f"ratio: ours is {peer['seconds'] / ours['seconds']:.1f}x faster than Evidently's DataDriftPreset (target >= 20x)"
+            )
         if not args.smoke:
-            goals = [("<= 5 s", ours["seconds"] <= 5.0), ("<= 2 GB RSS", ours_rss <= 2048), ("exact columns", ours["drifted"] == expected)]
+            goals = [
+                ("<= 5 s", ours["seconds"] <= 5.0),
+                ("<= 2 GB RSS", ours_rss <= 2048),
+                ("exact columns", ours["drifted"] == expected),
+            ]
             print("goals: " + ", ".join(f"{name} {'met' if met else 'MISSED'}" for name, met in goals))
     return 0
 

@@ -48,7 +48,9 @@ class Size:
     steps: int
 
 
-REAL = Size(d_model=1024, n_heads=16, n_layers=8, ff_dim=4096, tokens=512, token_width=16, batch=32, warmup=10, steps=40)
+REAL = Size(
+    d_model=1024, n_heads=16, n_layers=8, ff_dim=4096, tokens=512, token_width=16, batch=32, warmup=10, steps=40
+)
 SMOKE = Size(d_model=64, n_heads=4, n_layers=2, ff_dim=128, tokens=16, token_width=4, batch=8, warmup=2, steps=5)
 
 
@@ -188,7 +190,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny model and few steps")
     parser.add_argument("--steps", type=int, default=None, help="timed steps per run (default 40; smoke 5)")
     parser.add_argument(
-        "--cpu-dry-run", action="store_true", help="run the code paths on the CPU (32-true and bf16-mixed only); numbers mean nothing"
+        "--cpu-dry-run",
+        action="store_true",
+        help="run the code paths on the CPU (32-true and bf16-mixed only); numbers mean nothing",
     )
     args = parser.parse_args(argv)
     import torch
@@ -214,7 +218,11 @@ def main(argv: list[str] | None = None) -> int:
         if device == "cuda"
         else "CPU (dry run: the numbers mean nothing)"
     )
-    variants = VARIANTS if device == "cuda" else tuple(variant for variant in VARIANTS if variant[0] in ("32-true", "bf16-mixed"))
+    variants = (
+        VARIANTS
+        if device == "cuda"
+        else tuple(variant for variant in VARIANTS if variant[0] in ("32-true", "bf16-mixed"))
+    )
     print(
         f"gpu_precision on {where}, "
         f"torch {torch.__version__}: {size.n_layers}-layer d={size.d_model} encoder, batch {size.batch} x {size.tokens} tokens, "
@@ -237,7 +245,9 @@ def main(argv: list[str] | None = None) -> int:
             )
     speedup = throughput["bf16-mixed"] / throughput["32-true"]
     print(f"  bf16-mixed / 32-true (framework) = {speedup:.2f}x (target >= 5x: {'met' if speedup >= 5 else 'NOT met'})")
-    print(f"  framework / raw bf16 loop = {ratios['bf16-mixed']:.3f} (target >= 0.9: {'met' if ratios['bf16-mixed'] >= 0.9 else 'NOT met'})")
+    print(
+        f"  framework / raw bf16 loop = {ratios['bf16-mixed']:.3f} (target >= 0.9: {'met' if ratios['bf16-mixed'] >= 0.9 else 'NOT met'})"
+    )
     return 0
 
 

@@ -49,27 +49,41 @@ def train(overrides: list[str], data: Any, directory: Path) -> Any:
     return train_model(loaded, data, directory)
 
 
-def unstructured_accuracy(root: Path, seeds: list[int], schedule: list[str], experiment: str = "digits_cnn") -> dict[str, Any]:
+def unstructured_accuracy(
+    root: Path, seeds: list[int], schedule: list[str], experiment: str = "digits_cnn"
+) -> dict[str, Any]:
     """Test accuracy of dense and 80%-sparse models of `experiment` trained for the same epochs, per seed."""
     data = prepared(experiment, root / experiment)
     from mlops_declare.train.package import load_package
 
     dense, sparse, sparsity, sizes, identical = [], [], [], [], []
     for seed in seeds:
-        common = [f"experiment={experiment}", f"trainer.seed={seed}", *[key for key in schedule if key.startswith("trainer.")]]
+        common = [
+            f"experiment={experiment}",
+            f"trainer.seed={seed}",
+            *[key for key in schedule if key.startswith("trainer.")],
+        ]
         dense_result = train([*common, "pruning=none"], data, root / f"{experiment}_dense_{seed}")
         dense.append(dense_result.metrics["test"]["accuracy"])
-        result = train([*common, "pruning=gradual", *[key for key in schedule if key.startswith("pruning.")]], data, root / f"{experiment}_sparse_{seed}")
+        result = train(
+            [*common, "pruning=gradual", *[key for key in schedule if key.startswith("pruning.")]],
+            data,
+            root / f"{experiment}_sparse_{seed}",
+        )
         sparse.append(result.metrics["test"]["accuracy"])
         after = result.pruning_report["after"]
         sparsity.append(1 - after["nonzero_parameters"] / after["parameters"])
-        weights = [(path / "weights.safetensors").stat().st_size for path in (dense_result.package_dir, result.package_dir)]
+        weights = [
+            (path / "weights.safetensors").stat().st_size for path in (dense_result.package_dir, result.package_dir)
+        ]
         sizes.append(weights[0] / weights[1])
         # The reloaded sparse package scores exactly what training measured on the test split.
         package = load_package(result.package_dir)
         outputs = package.predict(data.splits["test"][0])
         labels = (outputs >= 0.5).astype(int) if outputs.ndim == 1 else outputs.argmax(axis=1)
-        identical.append(abs(float((labels == data.splits["test"][1]).mean()) - result.metrics["test"]["accuracy"]) < 1e-6)
+        identical.append(
+            abs(float((labels == data.splits["test"][1]).mean()) - result.metrics["test"]["accuracy"]) < 1e-6
+        )
     return {"dense": dense, "sparse": sparse, "sparsity": sparsity, "size_ratio": sizes, "identical": identical}
 
 
@@ -93,7 +107,12 @@ def semi_structured_speed(size: int = 8192, repeats: int = 50) -> dict[str, Any]
     with torch.no_grad():
         difference = float((dense(inputs) - sparse(inputs)).abs().max())
     dense_ms, sparse_ms = _gpu_ms(dense, inputs, repeats), _gpu_ms(sparse, inputs, repeats)
-    return {"dense_ms": dense_ms, "sparse_ms": sparse_ms, "device": torch.cuda.get_device_name(), "max_difference": difference}
+    return {
+        "dense_ms": dense_ms,
+        "sparse_ms": sparse_ms,
+        "device": torch.cuda.get_device_name(),
+        "max_difference": difference,
+    }
 
 
 def neurons_speed(root: Path, hidden: list[int], epochs: int, threads: int) -> dict[str, Any]:
@@ -104,8 +123,12 @@ def neurons_speed(root: Path, hidden: list[int], epochs: int, threads: int) -> d
     data = prepared("breast_cancer_mlp", root / "cancer")
     shape = f"model.hidden=[{','.join(map(str, hidden))}]"
     schedule = [f"trainer.max_epochs={epochs}", f"pruning.end_epoch={max(epochs - 4, 2)}", "pruning.start_epoch=1"]
-    dense_result = train(["experiment=breast_cancer_mlp", shape, f"trainer.max_epochs={epochs}"], data, root / "wide_dense")
-    pruned_result = train(["experiment=breast_cancer_mlp", shape, "pruning=neurons", *schedule], data, root / "wide_neurons")
+    dense_result = train(
+        ["experiment=breast_cancer_mlp", shape, f"trainer.max_epochs={epochs}"], data, root / "wide_dense"
+    )
+    pruned_result = train(
+        ["experiment=breast_cancer_mlp", shape, "pruning=neurons", *schedule], data, root / "wide_neurons"
+    )
     dense, pruned = load_package(dense_result.package_dir), load_package(pruned_result.package_dir)
     torch.set_num_threads(threads)
     features = data.splits["test"][0]
@@ -116,7 +139,9 @@ def neurons_speed(root: Path, hidden: list[int], epochs: int, threads: int) -> d
     dense_bytes = sum(path.stat().st_size for path in dense.directory.glob("weights.safetensors"))
     pruned_bytes = sum(path.stat().st_size for path in pruned.directory.glob("weights.safetensors"))
     dense_package = sum(path.stat().st_size for path in dense.directory.iterdir())
-    pruned_package = sum(path.stat().st_size for path in pruned.directory.iterdir() if path.name != "pruning_report.json")
+    pruned_package = sum(
+        path.stat().st_size for path in pruned.directory.iterdir() if path.name != "pruning_report.json"
+    )
     return {
         "hidden": (dense.architecture["hidden"], pruned.architecture["hidden"]),
         "dense_ms": statistics.median(dense_ms),
@@ -144,13 +169,21 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore")
     if args.smoke:
         seeds = [0]
-        schedule = ["trainer.max_epochs=3", "pruning.start_epoch=0", "pruning.end_epoch=1", "pruning.fine_tune_epochs=1"]
+        schedule = [
+            "trainer.max_epochs=3",
+            "pruning.start_epoch=0",
+            "pruning.end_epoch=1",
+            "pruning.fine_tune_epochs=1",
+        ]
         hidden, epochs = [64, 32], 6
     else:
         seeds, schedule, hidden, epochs = list(range(args.seeds)), [], [1024, 1024], 14
     with tempfile.TemporaryDirectory() as temporary:
         root = Path(temporary)
-        accuracy = {experiment: unstructured_accuracy(root, seeds, schedule, experiment) for experiment in ("digits_cnn", "breast_cancer_mlp")}
+        accuracy = {
+            experiment: unstructured_accuracy(root, seeds, schedule, experiment)
+            for experiment in ("digits_cnn", "breast_cancer_mlp")
+        }
         speed = neurons_speed(root, hidden, epochs, args.threads)
         semi = semi_structured_speed(1024 if args.smoke else 8192)
     print(f"1. gradual l1_unstructured, global, to 80% sparsity (seeds {seeds}; test accuracy)")
@@ -158,31 +191,45 @@ def main(argv: list[str] | None = None) -> int:
         dense, sparse = statistics.mean(figures["dense"]), statistics.mean(figures["sparse"])
         loss = dense - sparse
         print(f"   {experiment}: dense {dense:.4f} {[round(value, 4) for value in figures['dense']]}")
-        print(f"   {'':<{len(experiment)}}  sparse {sparse:.4f} {[round(value, 4) for value in figures['sparse']]}, "
-              f"sparsity of all parameters {statistics.mean(figures['sparsity']):.3f}")
-        print(f"   {'':<{len(experiment)}}  loss {loss * 100:+.2f} points (goal <= {ACCURACY_LOSS_GOAL * 100:.0f}: "
-              f"{'met' if loss <= ACCURACY_LOSS_GOAL else 'NOT met'})")
+        print(
+            f"   {'':<{len(experiment)}}  sparse {sparse:.4f} {[round(value, 4) for value in figures['sparse']]}, "
+            f"sparsity of all parameters {statistics.mean(figures['sparsity']):.3f}"
+        )
+        print(
+            f"   {'':<{len(experiment)}}  loss {loss * 100:+.2f} points (goal <= {ACCURACY_LOSS_GOAL * 100:.0f}: "
+            f"{'met' if loss <= ACCURACY_LOSS_GOAL else 'NOT met'})"
+        )
         ratio = statistics.mean(figures["size_ratio"])
-        print(f"   {'':<{len(experiment)}}  package weights {ratio:.2f}x smaller than dense (goal >= {SPARSE_PACKAGE_GOAL:.0f}x: "
-              f"{'met' if ratio >= SPARSE_PACKAGE_GOAL else 'NOT met'}); reloaded package predicts identically: "
-              f"{'yes' if all(figures['identical']) else 'NO'}")
+        print(
+            f"   {'':<{len(experiment)}}  package weights {ratio:.2f}x smaller than dense (goal >= {SPARSE_PACKAGE_GOAL:.0f}x: "
+            f"{'met' if ratio >= SPARSE_PACKAGE_GOAL else 'NOT met'}); reloaded package predicts identically: "
+            f"{'yes' if all(figures['identical']) else 'NO'}"
+        )
     speedup = speed["dense_ms"] / speed["pruned_ms"]
     reduction = 1 - speed["pruned_package"] / speed["dense_package"]
     print(f"2. breast-cancer MLP, neurons 50%: hidden {speed['hidden'][0]} -> {speed['hidden'][1]}")
-    print(f"   CPU ms per batch of 1024 ({args.threads} thread): dense {speed['dense_ms']:.3f}, pruned {speed['pruned_ms']:.3f}")
+    print(
+        f"   CPU ms per batch of 1024 ({args.threads} thread): dense {speed['dense_ms']:.3f}, pruned {speed['pruned_ms']:.3f}"
+    )
     print(f"   speed-up {speedup:.2f}x (goal >= {SPEEDUP_GOAL}: {'met' if speedup >= SPEEDUP_GOAL else 'NOT met'})")
-    print(f"   weights {speed['dense_weights']:,} -> {speed['pruned_weights']:,} bytes; "
-          f"package {speed['dense_package']:,} -> {speed['pruned_package']:,} bytes (without the pruning report)")
-    print(f"   package {reduction:.1%} smaller (goal >= {SIZE_REDUCTION_GOAL:.0%}: {'met' if reduction >= SIZE_REDUCTION_GOAL else 'NOT met'})")
+    print(
+        f"   weights {speed['dense_weights']:,} -> {speed['pruned_weights']:,} bytes; "
+        f"package {speed['dense_package']:,} -> {speed['pruned_package']:,} bytes (without the pruning report)"
+    )
+    print(
+        f"   package {reduction:.1%} smaller (goal >= {SIZE_REDUCTION_GOAL:.0%}: {'met' if reduction >= SIZE_REDUCTION_GOAL else 'NOT met'})"
+    )
     print(f"   test accuracy dense {speed['dense_accuracy']:.4f}, pruned {speed['pruned_accuracy']:.4f}")
     if semi is None:
         from mlops_declare.train.pruning import SEMI_STRUCTURED_NEEDS
 
         print(f"3. semi-structured 2:4: speed-up not measured: {SEMI_STRUCTURED_NEEDS}; this machine has none")
     else:
-        print(f"3. semi-structured 2:4, fp16 linear layer on {semi['device']}: dense {semi['dense_ms']:.3f} ms, "
-              f"sparse {semi['sparse_ms']:.3f} ms, speed-up {semi['dense_ms'] / semi['sparse_ms']:.2f}x "
-              f"(max |difference| {semi['max_difference']:.3g})")
+        print(
+            f"3. semi-structured 2:4, fp16 linear layer on {semi['device']}: dense {semi['dense_ms']:.3f} ms, "
+            f"sparse {semi['sparse_ms']:.3f} ms, speed-up {semi['dense_ms'] / semi['sparse_ms']:.2f}x "
+            f"(max |difference| {semi['max_difference']:.3g})"
+        )
     return 0
 
 

@@ -71,8 +71,14 @@ def cli(root: Path, *args: str) -> str:
 def start(command: list[str], cwd: Path, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
     import httpx
 
-    process = subprocess.Popen(command, cwd=cwd, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True)
+    process = subprocess.Popen(
+        command,
+        cwd=cwd,
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -96,7 +102,9 @@ def stop(process: subprocess.Popen[bytes]) -> None:
             os.killpg(process.pid, signal.SIGKILL)
 
 
-async def load(url: str, body: dict[str, Any], concurrency: int, requests: int, headers: dict[str, str]) -> dict[str, float]:
+async def load(
+    url: str, body: dict[str, Any], concurrency: int, requests: int, headers: dict[str, str]
+) -> dict[str, float]:
     """`requests` POSTs with `concurrency` in flight; rps, p50, p99 (ms) and the failure count.
 
     aiohttp, with the body encoded once: the client shares the 2 cores with the server, and httpx's
@@ -111,8 +119,9 @@ async def load(url: str, body: dict[str, Any], concurrency: int, requests: int, 
     payload = json.dumps(body).encode("utf-8")
     connector = aiohttp.TCPConnector(limit=concurrency)
     timeout = aiohttp.ClientTimeout(total=60)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout,
-                                     headers={"Content-Type": "application/json", **headers}) as client:
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=timeout, headers={"Content-Type": "application/json", **headers}
+    ) as client:
 
         async def worker() -> None:
             nonlocal remaining, failures
@@ -147,7 +156,9 @@ def measure(url: str, body: dict[str, Any], levels: list[int], requests: int) ->
 def serve_ours(root: Path, *overrides: str) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     # The cap is the user's choice; above the measured concurrency so the figures show speed, not 429s.
-    process = start([*CLI, "serve", "--port", str(port), "serving.limits.max_concurrency=256", *overrides], root, port, {})
+    process = start(
+        [*CLI, "serve", "--port", str(port), "serving.limits.max_concurrency=256", *overrides], root, port, {}
+    )
     return process, f"http://127.0.0.1:{port}/predict"
 
 
@@ -156,7 +167,17 @@ def serve_minimal(root: Path, package: Path) -> tuple[subprocess.Popen[bytes], s
     folder.mkdir(exist_ok=True)
     (folder / "service.py").write_text(MINIMAL_SERVICE, encoding="utf-8")
     port = free_port()
-    command = [sys.executable, "-m", "bentoml", "serve", "service:Minimal", "--working-dir", str(folder), "--port", str(port)]
+    command = [
+        sys.executable,
+        "-m",
+        "bentoml",
+        "serve",
+        "service:Minimal",
+        "--working-dir",
+        str(folder),
+        "--port",
+        str(port),
+    ]
     process = start(command, folder, port, {"BENCH_PACKAGE": str(package)})
     return process, f"http://127.0.0.1:{port}/predict"
 
@@ -168,7 +189,18 @@ def trained(root: Path, reference: str, *overrides: str) -> Path:
     listing = json.loads(cli(root, "registry", "list", "--name", name, "--json", *overrides))
     versions = listing if isinstance(listing, list) else listing.get("versions", [])
     latest = max(int(item["version"]) for item in versions)
-    cli(root, "registry", "promote", f"{name}:{latest}", "--stage", "production", "--force", "--reason", "benchmark", *overrides)
+    cli(
+        root,
+        "registry",
+        "promote",
+        f"{name}:{latest}",
+        "--stage",
+        "production",
+        "--force",
+        "--reason",
+        "benchmark",
+        *overrides,
+    )
     destination = root / f"package-{name}"
     cli(root, "registry", "load", f"{name}:{latest}", "--to", str(destination), *overrides)
     return destination
@@ -179,7 +211,9 @@ def table(title: str, rows: dict[str, dict[int, dict[str, float]]]) -> None:
     print(f"{'service':<22}{'c':>4}{'rps':>10}{'p50 ms':>10}{'p99 ms':>10}{'failed':>8}")
     for name, levels in rows.items():
         for level, figures in levels.items():
-            print(f"{name:<22}{level:>4}{figures['rps']:>10.1f}{figures['p50_ms']:>10.1f}{figures['p99_ms']:>10.1f}{int(figures['failures']):>8}")
+            print(
+                f"{name:<22}{level:>4}{figures['rps']:>10.1f}{figures['p50_ms']:>10.1f}{figures['p99_ms']:>10.1f}{int(figures['failures']):>8}"
+            )
 
 
 def main() -> int:
@@ -187,7 +221,9 @@ def main() -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes (CI): c=1,8, 40 requests, no digits run")
     parser.add_argument("--requests", type=int, default=None, help="requests per concurrency level (default 1000)")
     parser.add_argument("--only", choices=["compare", "batching"], default=None, help="run one of the two parts")
-    parser.add_argument("--override", action="append", default=[], help="extra config override for our service (repeatable)")
+    parser.add_argument(
+        "--override", action="append", default=[], help="extra config override for our service (repeatable)"
+    )
     args = parser.parse_args()
     levels = [1, 8] if args.smoke else [1, 8, 32, 64]
     requests = args.requests or (40 if args.smoke else 1000)
@@ -213,7 +249,10 @@ def compare(root: Path, levels: list[int], requests: int, smoke: bool, overrides
     record = dict(zip(data.feature_names, map(float, data.data[0]), strict=True))
     body = {"records": [record]}
     results: dict[str, dict[int, dict[str, float]]] = {}
-    for name, launcher in (("minimal bentoml", lambda: serve_minimal(root, package)), ("mlops-declare", lambda: serve_ours(root, *overrides))):
+    for name, launcher in (
+        ("minimal bentoml", lambda: serve_minimal(root, package)),
+        ("mlops-declare", lambda: serve_ours(root, *overrides)),
+    ):
         process, url = launcher()
         try:
             results[name] = measure(url, body, levels, requests)
@@ -222,8 +261,10 @@ def compare(root: Path, levels: list[int], requests: int, smoke: bool, overrides
     table("breast_cancer MLP, one record per request", results)
     top = levels[-1] if smoke else 32
     ours, minimal = results["mlops-declare"][top], results["minimal bentoml"][top]
-    print(f"\nat c={top}: throughput ours/minimal = {ours['rps'] / minimal['rps']:.2f}x (target >= 1.0x); "
-          f"p99 ours {ours['p99_ms']:.0f} ms (target < 250 ms); minimal p99 {minimal['p99_ms']:.0f} ms")
+    print(
+        f"\nat c={top}: throughput ours/minimal = {ours['rps'] / minimal['rps']:.2f}x (target >= 1.0x); "
+        f"p99 ours {ours['p99_ms']:.0f} ms (target < 250 ms); minimal p99 {minimal['p99_ms']:.0f} ms"
+    )
 
 
 def batching_part(root: Path, requests: int, overrides: list[str]) -> None:
@@ -242,9 +283,11 @@ def batching_part(root: Path, requests: int, overrides: list[str]) -> None:
     table("digits CNN at c=64", batching)
     off, on = batching["batching off"][64]["rps"], batching["batching on"][64]["rps"]
     print(f"\nadaptive batching: {on / off:.2f}x the throughput of batching off at c=64 (target >= 2x)")
-    print(f"model pass in isolation (preprocessing + forward, 1 thread): {single * 1e3:.3f} ms for 1 row, "
-          f"{per_row_batched * 1e3:.3f} ms per row in a 64-row batch; batching off costs {1e3 / off:.2f} ms "
-          f"of service time per request at c=64, batching on {1e3 / on:.2f} ms")
+    print(
+        f"model pass in isolation (preprocessing + forward, 1 thread): {single * 1e3:.3f} ms for 1 row, "
+        f"{per_row_batched * 1e3:.3f} ms per row in a 64-row batch; batching off costs {1e3 / off:.2f} ms "
+        f"of service time per request at c=64, batching on {1e3 / on:.2f} ms"
+    )
 
 
 def pass_costs(package_dir: Path, record: dict[str, Any]) -> tuple[float, float]:

@@ -38,7 +38,12 @@ def example(epochs: int, directory: Path) -> tuple[Any, Any]:
 
     loaded = load_config(
         REPO / "conf",
-        ["experiment=breast_cancer_mlp", f"trainer.max_epochs={epochs}", "trainer.early_stopping=null", "trainer.progress_bar=false"],
+        [
+            "experiment=breast_cancer_mlp",
+            f"trainer.max_epochs={epochs}",
+            "trainer.early_stopping=null",
+            "trainer.progress_bar=false",
+        ],
     )
     prepared = prepare_dataset(loaded.config.data, directory / "data", project_root=REPO)
     return loaded, training_data_from_prepared(prepared.directory)
@@ -54,8 +59,14 @@ def large_example(rows: int, epochs: int, directory: Path) -> tuple[Any, Any]:
     loaded = load_config(
         REPO / "conf",
         [
-            "experiment=tabular_transformer", "data=generated", f"data.source.rows={rows}", f"data.source.columns=[{columns}]",
-            "data.expectations=[]", "data.batch_size=256", f"trainer.max_epochs={epochs}", "trainer.early_stopping=null",
+            "experiment=tabular_transformer",
+            "data=generated",
+            f"data.source.rows={rows}",
+            f"data.source.columns=[{columns}]",
+            "data.expectations=[]",
+            "data.batch_size=256",
+            f"trainer.max_epochs={epochs}",
+            "trainer.early_stopping=null",
             "trainer.progress_bar=false",
         ],
     )
@@ -82,7 +93,10 @@ def run_lightning_same_network(loaded: Any, data: Any, directory: Path) -> float
             super().__init__()
             self.net = build_network(architecture_for(config.model, data))
             self.val_metrics = torchmetrics.MetricCollection(
-                {"accuracy": torchmetrics.classification.BinaryAccuracy(), "auroc": torchmetrics.classification.BinaryAUROC()},
+                {
+                    "accuracy": torchmetrics.classification.BinaryAccuracy(),
+                    "auroc": torchmetrics.classification.BinaryAUROC(),
+                },
                 prefix="val/",
             )
 
@@ -108,14 +122,24 @@ def run_lightning_same_network(loaded: Any, data: Any, directory: Path) -> float
 
     def loader(split: str, shuffle: bool) -> DataLoader[Any]:
         x, y = data.splits[split]
-        return DataLoader(TensorDataset(torch.from_numpy(x), torch.from_numpy(y)), batch_size=config.data.batch_size, shuffle=shuffle, drop_last=shuffle)
+        return DataLoader(
+            TensorDataset(torch.from_numpy(x), torch.from_numpy(y)),
+            batch_size=config.data.batch_size,
+            shuffle=shuffle,
+            drop_last=shuffle,
+        )
 
     L.seed_everything(config.trainer.seed, verbose=False)
     model = Net()
     checkpoint = ModelCheckpoint(dirpath=directory / "checkpoints", monitor="val/loss", save_top_k=1)
     trainer = L.Trainer(
-        accelerator="cpu", devices=1, max_epochs=config.trainer.max_epochs, logger=CSVLogger(directory),
-        callbacks=[checkpoint], enable_progress_bar=False, enable_model_summary=False,
+        accelerator="cpu",
+        devices=1,
+        max_epochs=config.trainer.max_epochs,
+        logger=CSVLogger(directory),
+        callbacks=[checkpoint],
+        enable_progress_bar=False,
+        enable_model_summary=False,
         log_every_n_steps=50,
     )
     trainer.fit(model, loader("train", True), loader("val", False))
@@ -188,14 +212,24 @@ def run_lightning(loaded: Any, data: Any, directory: Path) -> float:
 
     def loader(split: str, shuffle: bool) -> DataLoader[Any]:
         x, y = data.splits[split]
-        return DataLoader(TensorDataset(torch.from_numpy(x), torch.from_numpy(y)), batch_size=config.data.batch_size, shuffle=shuffle, drop_last=shuffle)
+        return DataLoader(
+            TensorDataset(torch.from_numpy(x), torch.from_numpy(y)),
+            batch_size=config.data.batch_size,
+            shuffle=shuffle,
+            drop_last=shuffle,
+        )
 
     L.seed_everything(config.trainer.seed, verbose=False)
     model = Net()
     checkpoint = ModelCheckpoint(dirpath=directory / "checkpoints", monitor="val/loss", save_top_k=1)
     trainer = L.Trainer(
-        accelerator="cpu", devices=1, max_epochs=config.trainer.max_epochs, logger=CSVLogger(directory),
-        callbacks=[checkpoint], enable_progress_bar=False, enable_model_summary=False,
+        accelerator="cpu",
+        devices=1,
+        max_epochs=config.trainer.max_epochs,
+        logger=CSVLogger(directory),
+        callbacks=[checkpoint],
+        enable_progress_bar=False,
+        enable_model_summary=False,
         log_every_n_steps=min(50, len(data.splits["train"][0]) // config.data.batch_size),
     )
     trainer.fit(model, loader("train", True), loader("val", False))
@@ -230,7 +264,9 @@ def run_raw(loaded: Any, data: Any, directory: Path) -> float:
         order = torch.randperm(len(x_train))
         for start in range(0, len(order) - batch + 1, batch):
             index = order[start : start + batch]
-            loss = nn.functional.binary_cross_entropy_with_logits(model(x_train[index]).squeeze(-1), y_train[index].float())
+            loss = nn.functional.binary_cross_entropy_with_logits(
+                model(x_train[index]).squeeze(-1), y_train[index].float()
+            )
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -267,7 +303,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny size for CI: 2 epochs, 1 repeat")
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 keeps timings steady on shared machines)")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch CPU threads (1 keeps timings steady on shared machines)"
+    )
     parser.add_argument("--large", action="store_true", help="the tabular transformer on --rows generated rows")
     parser.add_argument("--rows", type=int, default=100_000, help="rows of the --large case (default 100,000)")
     args = parser.parse_args(argv)
@@ -288,14 +326,18 @@ def main(argv: list[str] | None = None) -> int:
             function(loaded, data, root / f"warm_{function.__name__}")
         variants = {"framework": run_framework, "lightning": run_lightning, "raw": run_raw}
         results = timed(variants, loaded, data, root, repeats)
-    print(f"training overhead: breast_cancer_mlp, {epochs} epochs, batch {loaded.config.data.batch_size}, "
-          f"{len(data.splits['train'][0])} train rows, median of {repeats}, {args.threads} thread(s)")
+    print(
+        f"training overhead: breast_cancer_mlp, {epochs} epochs, batch {loaded.config.data.batch_size}, "
+        f"{len(data.splits['train'][0])} train rows, median of {repeats}, {args.threads} thread(s)"
+    )
     print(f"  {'variant':<22} {'seconds':>8} {'test acc':>9}")
     for name, (seconds, accuracy) in results.items():
         print(f"  {name:<22} {seconds:>8.3f} {accuracy:>9.4f}")
     framework, lightning, raw = (results[name][0] for name in ("framework", "lightning", "raw"))
     ratio = framework / lightning
-    print(f"  framework / hand-written Lightning = {ratio:.3f}  (goal <= {GOAL:.2f}: {'met' if ratio <= GOAL else 'NOT met'})")
+    print(
+        f"  framework / hand-written Lightning = {ratio:.3f}  (goal <= {GOAL:.2f}: {'met' if ratio <= GOAL else 'NOT met'})"
+    )
     print(f"  framework / raw PyTorch loop       = {framework / raw:.3f}")
     print(f"  hand-written Lightning / raw loop  = {lightning / raw:.3f}")
     return 0
@@ -316,14 +358,18 @@ def main_large(args: argparse.Namespace, epochs: int, repeats: int) -> int:
         for name, function in variants.items():  # one untimed run each warms imports and caches
             function(loaded, data, root / f"warm_{name}")
         results = timed(variants, loaded, data, root, repeats)
-    print(f"training overhead, large case: tabular transformer, {rows:,} generated rows, {epochs} epoch(s), "
-          f"batch {loaded.config.data.batch_size}, median of {repeats}, {args.threads} thread(s)")
+    print(
+        f"training overhead, large case: tabular transformer, {rows:,} generated rows, {epochs} epoch(s), "
+        f"batch {loaded.config.data.batch_size}, median of {repeats}, {args.threads} thread(s)"
+    )
     print(f"  {'variant':<22} {'seconds':>8} {'test acc':>9}")
     for name, (seconds, accuracy) in results.items():
         print(f"  {name:<22} {seconds:>8.3f} {accuracy:>9.4f}")
     ratio = results["framework"][0] / results["lightning"][0]
-    print(f"  framework / hand-written Lightning = {ratio:.3f}  (overhead {100 * (ratio - 1):+.1f}%; goal < +3%: "
-          f"{'met' if ratio < LARGE_GOAL else 'NOT met'})")
+    print(
+        f"  framework / hand-written Lightning = {ratio:.3f}  (overhead {100 * (ratio - 1):+.1f}%; goal < +3%: "
+        f"{'met' if ratio < LARGE_GOAL else 'NOT met'})"
+    )
     return 0
 
 

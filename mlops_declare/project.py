@@ -61,7 +61,12 @@ def _stale_generated(root: Path, files: dict[str, str]) -> list[str]:
             continue
         for path in sorted(folder.iterdir()):
             relative = path.relative_to(root).as_posix()
-            if path.is_file() and relative not in files and path.suffix in (".py", ".json", ".yaml") and _is_generated(path):
+            if (
+                path.is_file()
+                and relative not in files
+                and path.suffix in (".py", ".json", ".yaml")
+                and _is_generated(path)
+            ):
                 stale.append(relative)
     return stale
 

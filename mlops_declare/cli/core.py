@@ -15,38 +15,70 @@ from mlops_declare.errors import MlopsDeclareError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    init = subparsers.add_parser("init", help="create a new project folder with a working conf/", description="Create DIR with the example conf/ and schemas/ (never overwrites).")
+    init = subparsers.add_parser(
+        "init",
+        help="create a new project folder with a working conf/",
+        description="Create DIR with the example conf/ and schemas/ (never overwrites).",
+    )
     init.add_argument("directory", metavar="DIR", help="folder to create (or an empty existing one)")
     init.add_argument("--name", help="project name written into conf/config.yaml (default: the folder's name)")
     init.set_defaults(handler=run_init)
 
-    validate = subparsers.add_parser("validate", help="compose and validate the config; every error names file, path and fix", description="Compose conf/ with overrides, validate every group and the cross-group rules.")
+    validate = subparsers.add_parser(
+        "validate",
+        help="compose and validate the config; every error names file, path and fix",
+        description="Compose conf/ with overrides, validate every group and the cross-group rules.",
+    )
     add_config_arguments(validate)
-    validate.add_argument("--print", dest="print_config", action="store_true", help="print the validated config as JSON")
+    validate.add_argument(
+        "--print", dest="print_config", action="store_true", help="print the validated config as JSON"
+    )
     validate.set_defaults(handler=run_validate)
 
-    compile_ = subparsers.add_parser("compile", help="write plan.json, dags/, the BentoML service project and schemas/", description="Compile the config into plan.json, Airflow DAGs, the BentoML service project and JSON Schemas.")
+    compile_ = subparsers.add_parser(
+        "compile",
+        help="write plan.json, dags/, the BentoML service project and schemas/",
+        description="Compile the config into plan.json, Airflow DAGs, the BentoML service project and JSON Schemas.",
+    )
     add_config_arguments(compile_)
     compile_.add_argument("--check", action="store_true", help="write nothing; exit 1 if committed output is stale")
     compile_.set_defaults(handler=run_compile)
 
-    plan = subparsers.add_parser("plan", help="show what compile would add, change or remove", description="Show the plan (steps, DAGs) and what `compile` would change on disk.")
+    plan = subparsers.add_parser(
+        "plan",
+        help="show what compile would add, change or remove",
+        description="Show the plan (steps, DAGs) and what `compile` would change on disk.",
+    )
     add_config_arguments(plan)
     plan.add_argument("--json", action="store_true", help="print plan.json instead of a summary")
     plan.set_defaults(handler=run_plan)
 
-    schema = subparsers.add_parser("schema", help="write the config's JSON Schemas under schemas/", description="Export the JSON Schemas of the config groups.")
+    schema = subparsers.add_parser(
+        "schema",
+        help="write the config's JSON Schemas under schemas/",
+        description="Export the JSON Schemas of the config groups.",
+    )
     schema.add_argument("--output-dir", default=".", help="project root that holds schemas/ (default: .)")
     schema.add_argument("--check", action="store_true", help="write nothing; exit 1 if schemas/ is stale")
     schema.set_defaults(handler=run_schema)
 
-    run = subparsers.add_parser("run", help="run the pipeline locally: every implemented step in order", description="Run the compiled pipeline locally, in plan order, for one logical date.")
+    run = subparsers.add_parser(
+        "run",
+        help="run the pipeline locally: every implemented step in order",
+        description="Run the compiled pipeline locally, in plan order, for one logical date.",
+    )
     add_config_arguments(run)
     run.add_argument("--logical-date", default=None, help="YYYY-MM-DD the run is for (default: today, UTC)")
-    run.add_argument("--run-id", default=None, help="run directory name (default: derived from project, DAG, date and config)")
-    run.add_argument("--dag", default="training", choices=DAG_ROLES, help="which DAG's steps to run (default: training)")
     run.add_argument(
-        "--trigger-file", default=None, metavar="FILE",
+        "--run-id", default=None, help="run directory name (default: derived from project, DAG, date and config)"
+    )
+    run.add_argument(
+        "--dag", default="training", choices=DAG_ROLES, help="which DAG's steps to run (default: training)"
+    )
+    run.add_argument(
+        "--trigger-file",
+        default=None,
+        metavar="FILE",
         help="a JSON-lines file of retrain requests (e.g. .mlops/triggers/retrain.jsonl): the newest line starts this run and is recorded in the new version's lineage",
     )
     run.set_defaults(handler=run_run)
@@ -175,7 +207,11 @@ def run_run(args: argparse.Namespace) -> int:
         print(f"triggered by {args.trigger_file}: {_summary(request, limit=4)}")
     outcome = run_pipeline(loaded, root, run_id, logical_date, dag.steps, on_step=report, trigger=trigger)
     closed = outcome.gates_closed
-    ending = f"ended at gate {closed[0]!r}: {'not promoted' if closed[0] == 'promote' else 'gate closed'}" if closed else "finished"
+    ending = (
+        f"ended at gate {closed[0]!r}: {'not promoted' if closed[0] == 'promote' else 'gate closed'}"
+        if closed
+        else "finished"
+    )
     print(f"run {run_id} {ending}; results in {loaded.config.project.home_path(root) / 'runs' / run_id}")
     return 0
 
@@ -191,9 +227,13 @@ def read_trigger_file(path: Path) -> dict[str, Any]:
     try:
         request = json.loads(lines[-1])
     except json.JSONDecodeError as exc:
-        raise MlopsDeclareError(f"--trigger-file {path}: its last line is not JSON ({exc.msg}, column {exc.colno})") from None
+        raise MlopsDeclareError(
+            f"--trigger-file {path}: its last line is not JSON ({exc.msg}, column {exc.colno})"
+        ) from None
     if not isinstance(request, dict):
-        raise MlopsDeclareError(f"--trigger-file {path}: its last line is a JSON {type(request).__name__}, not a retrain request object")
+        raise MlopsDeclareError(
+            f"--trigger-file {path}: its last line is a JSON {type(request).__name__}, not a retrain request object"
+        )
     return request
 
 
@@ -204,7 +244,9 @@ def _summary(result: dict[str, Any], limit: int = 8) -> str:
         if isinstance(value, (str, int, float, bool)) or value is None:
             text = f"{value:.4g}" if isinstance(value, float) else str(value)
             # Fingerprints are long hex strings; 12 characters identify them, as git does.
-            parts.append(f"{key}={text[:12] if len(text) == 64 and all(c in '0123456789abcdef' for c in text) else text}")
+            parts.append(
+                f"{key}={text[:12] if len(text) == 64 and all(c in '0123456789abcdef' for c in text) else text}"
+            )
         elif isinstance(value, list) and all(isinstance(item, (str, int)) for item in value) and len(value) <= 6:
             parts.append(f"{key}=[{', '.join(str(item) for item in value)}]")
         elif isinstance(value, dict):

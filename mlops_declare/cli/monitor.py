@@ -43,7 +43,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     monitor.add_argument("--model", default=None, help="registered model reference (default: serving.model)")
     monitor.add_argument("--current", type=Path, default=None, help="check this file instead of the inference log")
-    monitor.add_argument("--last", type=int, default=None, help="the newest N rows of the inference log (default: monitoring.window.size_rows)")
+    monitor.add_argument(
+        "--last",
+        type=int,
+        default=None,
+        help="the newest N rows of the inference log (default: monitoring.window.size_rows)",
+    )
     monitor.add_argument("--since", default=None, help="inference log rows from this ISO time")
     monitor.add_argument("--until", default=None, help="inference log rows before this ISO time")
     monitor.add_argument("--report", type=Path, default=None, help="also write the HTML report here")
@@ -82,13 +87,29 @@ def run_drift(args: argparse.Namespace) -> int:
         profile = file_profile(args.reference, monitoring.drift, monitoring.drift.columns or None)
     else:
         if loaded is None or root is None:
-            raise MonitoringError(f"no --reference FILE and no project config in {args.config_dir}/ to find a registered model in")
+            raise MonitoringError(
+                f"no --reference FILE and no project config in {args.config_dir}/ to find a registered model in"
+            )
         reference = load_model_reference(loaded, root, args.model)
         profile, model = reference.profile, reference.to_json()
-    result: dict[str, Any] = {"kind": "drift", "model": model, "window": window.to_json(),
-                              "drift_result": drift_of(profile, window, monitoring), "performance": None}
+    result: dict[str, Any] = {
+        "kind": "drift",
+        "model": model,
+        "window": window.to_json(),
+        "drift_result": drift_of(profile, window, monitoring),
+        "performance": None,
+    }
     if loaded is not None and root is not None:
-        result = act(loaded, root, result, record=not args.no_record, alerts=False, retrain=False, html_path=args.report, json_path=args.json_out)
+        result = act(
+            loaded,
+            root,
+            result,
+            record=not args.no_record,
+            alerts=False,
+            retrain=False,
+            html_path=args.report,
+            json_path=args.json_out,
+        )
     else:
         result["drift"] = bool(result["drift_result"]["drift"])
         if args.json_out is not None:
@@ -107,15 +128,24 @@ def run_monitor(args: argparse.Namespace) -> int:
     args.overrides = words[1:] if history else words
     loaded, root = _loaded(args)
     if loaded is None or root is None:
-        raise MonitoringError(f"no project config in {args.config_dir}/ (config.yaml); run in a project or pass --config-dir")
+        raise MonitoringError(
+            f"no project config in {args.config_dir}/ (config.yaml); run in a project or pass --config-dir"
+        )
     if history:
         return _history(loaded, root, args)
     from mlops_declare.monitor.check import run_check
 
     result = run_check(
-        loaded, root, model_ref=args.model, current=args.current, last_rows=args.last,
-        start=_time(args.since, "--since"), end=_time(args.until, "--until"), record=not args.no_record,
-        html_path=args.report, json_path=args.output,
+        loaded,
+        root,
+        model_ref=args.model,
+        current=args.current,
+        last_rows=args.last,
+        start=_time(args.since, "--since"),
+        end=_time(args.until, "--until"),
+        record=not args.no_record,
+        html_path=args.report,
+        json_path=args.output,
     )
     if args.print_json:
         print(json.dumps(result, indent=2, default=str))
@@ -132,7 +162,9 @@ def _time(value: str | None, option: str) -> datetime | None:
     try:
         return datetime.fromisoformat(value)
     except ValueError:
-        raise MonitoringError(f"{option} {value!r} is not an ISO date or time (e.g. 2026-11-30T12:00:00+00:00)") from None
+        raise MonitoringError(
+            f"{option} {value!r} is not an ISO date or time (e.g. 2026-11-30T12:00:00+00:00)"
+        ) from None
 
 
 def _history(loaded: Any, root: Path, args: argparse.Namespace) -> int:
@@ -154,17 +186,25 @@ def _history(loaded: Any, root: Path, args: argparse.Namespace) -> int:
         return 0
     for check in checks:
         model_label = f"{check['model_name']}:{check['model_version']}" if check["model_name"] else "(files)"
-        verdict = "insufficient data" if check["status"] == "insufficient_data" else ("DRIFT" if check["drift"] else "ok")
-        print(f"#{check['id']} {check['created_at'][:19]} {check['kind']} {model_label} rows={check['rows']} "
-              f"drift_share={check['drift_share']:.3g} {verdict}")
+        verdict = (
+            "insufficient data" if check["status"] == "insufficient_data" else ("DRIFT" if check["drift"] else "ok")
+        )
+        print(
+            f"#{check['id']} {check['created_at'][:19]} {check['kind']} {model_label} rows={check['rows']} "
+            f"drift_share={check['drift_share']:.3g} {verdict}"
+        )
         for column in check["columns"]:
             if args.column is None and not column["drifted"]:
                 continue
-            print(f"    {column['column']:<24} {column['method']:<16} {_number(column['score'])} "
-                  f"threshold {column['threshold']:.4g} {'DRIFT' if column['drifted'] else 'ok'}")
+            print(
+                f"    {column['column']:<24} {column['method']:<16} {_number(column['score'])} "
+                f"threshold {column['threshold']:.4g} {'DRIFT' if column['drifted'] else 'ok'}"
+            )
         for metric in check["metrics"]:
-            print(f"    {metric['name']:<40} {_number(metric['value'])}{' (estimate)' if metric['estimated'] else ''}"
-                  f"{' BREACHED' if metric['breached'] else ''}")
+            print(
+                f"    {metric['name']:<40} {_number(metric['value'])}{' (estimate)' if metric['estimated'] else ''}"
+                f"{' BREACHED' if metric['breached'] else ''}"
+            )
     return 0
 
 
@@ -182,20 +222,39 @@ def _print_summary(result: dict[str, Any]) -> None:
     columns = list(drift["columns"]) + ([drift["prediction"]] if drift.get("prediction") else [])
     for column in columns:
         score = column["p_value_adjusted"] if column["p_value_adjusted"] is not None else column["score"]
-        print(f"{column['column']:<28} {column['method']:<16} {column['score_kind']:<8} {_number(score)} "
-              f"{column['threshold']:<10.4g} {'DRIFT' if column['drifted'] else ('-' if column['status'] != 'tested' else 'no')}", file=out)
+        print(
+            f"{column['column']:<28} {column['method']:<16} {column['score_kind']:<8} {_number(score)} "
+            f"{column['threshold']:<10.4g} {'DRIFT' if column['drifted'] else ('-' if column['status'] != 'tested' else 'no')}",
+            file=out,
+        )
     for signal in drift["signals"]:
-        print(f"signal: {signal['kind']} in {signal['column']}: {signal['value']:.3g} (threshold {signal['threshold']})", file=out)
+        print(
+            f"signal: {signal['kind']} in {signal['column']}: {signal['value']:.3g} (threshold {signal['threshold']})",
+            file=out,
+        )
     for name, test in (drift.get("multivariate") or {}).items():
         if test.get("score") is not None:
-            print(f"multivariate {name}: {test['score']:.4g} (threshold {test['threshold']:.4g}) {'DRIFT' if test['drifted'] else 'no'}", file=out)
+            print(
+                f"multivariate {name}: {test['score']:.4g} (threshold {test['threshold']:.4g}) {'DRIFT' if test['drifted'] else 'no'}",
+                file=out,
+            )
     for metric in (result.get("performance") or {}).get("metrics", []):
-        print(f"performance {metric['name']}{' (estimate)' if metric['estimated'] else ''}: {metric['value']:.4g}"
-              f"{' BREACHED' if metric['breached'] else ''} on {metric['rows']} rows", file=out)
+        print(
+            f"performance {metric['name']}{' (estimate)' if metric['estimated'] else ''}: {metric['value']:.4g}"
+            f"{' BREACHED' if metric['breached'] else ''} on {metric['rows']} rows",
+            file=out,
+        )
     dataset = drift["dataset"]
-    print(f"dataset drift: {'YES' if dataset['dataset_drift'] else 'no'} ({dataset['drifted']} of {dataset['tested']} columns, "
-          f"share {dataset['drift_share']:.3g}, threshold {dataset['threshold']}); verdict: {'DRIFT' if result['drift'] else 'no drift'}", file=out)
+    print(
+        f"dataset drift: {'YES' if dataset['dataset_drift'] else 'no'} ({dataset['drifted']} of {dataset['tested']} columns, "
+        f"share {dataset['drift_share']:.3g}, threshold {dataset['threshold']}); verdict: {'DRIFT' if result['drift'] else 'no drift'}",
+        file=out,
+    )
     if result.get("check_id") is not None:
         print(f"recorded as check #{result['check_id']}; report: {result['reports']['html']}", file=out)
     if result.get("retrain"):
-        print(f"retrain requested ({result['retrain']['reason']})" + (f": {result['retrain_file']}" if result.get("retrain_file") else ""), file=out)
+        print(
+            f"retrain requested ({result['retrain']['reason']})"
+            + (f": {result['retrain_file']}" if result.get("retrain_file") else ""),
+            file=out,
+        )

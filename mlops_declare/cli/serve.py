@@ -39,7 +39,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 def _reference(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--model", dest="reference", default=None, metavar="REF",
+        "--model",
+        dest="reference",
+        default=None,
+        metavar="REF",
         help="NAME@STAGE_OR_ALIAS, NAME:VERSION or NAME:latest (default serving.model); "
         "a first positional argument without '=' is taken as REF too",
     )
@@ -79,8 +82,19 @@ def run_serve(args: argparse.Namespace) -> int:
     env = {**os.environ, PROJECT_ROOT_VARIABLE: str(root), OVERRIDES_VARIABLE: json.dumps(overrides)}
     port = args.port or spec.port
     print(f"serving {spec.model} (now {record.ref}) on http://{args.host}:{port}", file=sys.stderr)
-    command = [sys.executable, "-m", "bentoml", "serve", f"service:{spec.class_name}",
-               "--working-dir", str(target), "--host", args.host, "--port", str(port)]
+    command = [
+        sys.executable,
+        "-m",
+        "bentoml",
+        "serve",
+        f"service:{spec.class_name}",
+        "--working-dir",
+        str(target),
+        "--host",
+        args.host,
+        "--port",
+        str(port),
+    ]
     sys.stderr.flush()
     os.execve(sys.executable, command, env)  # bentoml serve takes over this process, signals included
     return 0

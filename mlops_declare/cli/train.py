@@ -27,7 +27,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         ),
     )
     add_config_arguments(parser)
-    parser.add_argument("-m", "--multirun", action="store_true", help="run every combination of comma-separated overrides")
+    parser.add_argument(
+        "-m", "--multirun", action="store_true", help="run every combination of comma-separated overrides"
+    )
     parser.add_argument("--logical-date", default=None, help="YYYY-MM-DD the data is for (default: today, UTC)")
     parser.add_argument("--run-id", default=None, help="run directory name under <home>/runs (default: a new one)")
     parser.add_argument(
@@ -108,7 +110,9 @@ def render_metrics(metrics: dict[str, dict[str, float]]) -> str:
     names = list(metrics.get("val", {}))
     lines = [f"  {'metric':<12} {'val':>10} {'test':>10}"]
     for name in names:
-        lines.append(f"  {name:<12} {metrics['val'][name]:>10.4f} {metrics.get('test', {}).get(name, float('nan')):>10.4f}")
+        lines.append(
+            f"  {name:<12} {metrics['val'][name]:>10.4f} {metrics.get('test', {}).get(name, float('nan')):>10.4f}"
+        )
     return "\n".join(lines)
 
 

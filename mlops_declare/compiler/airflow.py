@@ -52,7 +52,8 @@ def _doc_md_intro(plan: Plan, dag: DagSpec, source: str) -> str:
         "",
         f"Schedule: {dag.schedule.describe()}.",
         "",
-        "Steps: " + ", ".join(f"`{task.name}`" + (f" (gate on `{task.gate}`)" if task.gate else "") for task in dag.tasks),
+        "Steps: "
+        + ", ".join(f"`{task.name}`" + (f" (gate on `{task.gate}`)" if task.gate else "") for task in dag.tasks),
         "",
         "Resolved config (secrets appear as `${oc.env:VAR}` references):",
         "",
@@ -135,7 +136,7 @@ def _pod_task_block(task: TaskSpec, assets: dict[str, str]) -> str:
 """
     if task.gate:
         block += f"""
-    @task.short_circuit(task_id={task.name + '_gate'!r})
+    @task.short_circuit(task_id={task.name + "_gate"!r})
     def {task.name}_gate(**context: Any) -> bool:
         # A false `{task.gate}` ends the run here as an outcome: later tasks are skipped, not failed.
         return bool((context["ti"].xcom_pull(task_ids={task.name!r}) or {{}}).get({task.gate!r}))
@@ -179,22 +180,22 @@ def render_dag(plan: Plan, dag: DagSpec, source: str) -> str:
     if pods:
         task_blocks = "\n".join(_pod_task_block(task, assets) for task in dag.tasks)
         calls = "\n".join(
-            f"    {task.name}_task = {task.name}" + (f"\n    {task.name}_gate_task = {task.name}_gate()" if task.gate else "")
+            f"    {task.name}_task = {task.name}"
+            + (f"\n    {task.name}_gate_task = {task.name}_gate()" if task.gate else "")
             for task in dag.tasks
         )
         gated = {task.name for task in dag.tasks if task.gate}
         edge_lines = [f"    {name}_task >> {name}_gate_task" for name in sorted(gated)]
         edge_lines += [
-            f"    {upstream}{'_gate' if upstream in gated else ''}_task >> {downstream}_task" for upstream, downstream in dag.edges
+            f"    {upstream}{'_gate' if upstream in gated else ''}_task >> {downstream}_task"
+            for upstream, downstream in dag.edges
         ]
         edges = "\n".join(edge_lines)
     else:
         task_blocks = "\n".join(_task_block(task, assets) for task in dag.tasks)
         calls = "\n".join(f"    {task.name}_task = {task.name}()" for task in dag.tasks)
         edges = "\n".join(f"    {upstream}_task >> {downstream}_task" for upstream, downstream in dag.edges)
-    pod_import = (
-        "from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator\n" if pods else ""
-    )
+    pod_import = "from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator\n" if pods else ""
     failure_callback = ""
     if settings.notify_failure:
         default_args["on_failure_callback"] = "_on_failure"
@@ -206,7 +207,8 @@ def _on_failure(context: dict[str, Any]) -> None:
 
     notify_failure(json.loads(CONFIG_JSON), context)
 """
-    return f'''{header(f"Airflow DAG {dag.dag_id}: {', '.join(dag.steps)}.", plan, source)}
+    return (
+        f"""{header(f"Airflow DAG {dag.dag_id}: {', '.join(dag.steps)}.", plan, source)}
 from __future__ import annotations
 
 import datetime
@@ -248,7 +250,9 @@ with DAG(
 {task_blocks}
 {calls}
 {edges}
-'''.rstrip() + "\n"
+""".rstrip()
+        + "\n"
+    )
 
 
 def render_dags(plan: Plan, source: str) -> dict[str, str]:

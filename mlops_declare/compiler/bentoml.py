@@ -44,9 +44,9 @@ def _describe(feature: FeatureSpec) -> str:
 
 def _request_models(features: tuple[FeatureSpec, ...] | None, max_rows: int) -> str:
     if features is None:
-        return '''# The data's columns are inferred at run time: the request models come from the package's input schema.
+        return """# The data's columns are inferred at run time: the request models come from the package's input schema.
 Record, Columns = request_models(SPEC, HERE)
-'''
+"""
     record = [
         "class Record(BaseModel):",
         '    """One input row: exactly the features the model was trained on."""',

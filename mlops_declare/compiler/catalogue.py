@@ -144,7 +144,9 @@ STEPS: tuple[StepDeclaration, ...] = (
         function="mlops_declare.steps.monitor:check_performance",
         description="Measured metrics on the labelled rows of the window and the confidence-based estimate.",
         inputs=("window",),
-        outputs=(Output(name="performance", kind="json", location="{home}/runs/{run_id}/steps/check_performance.json"),),
+        outputs=(
+            Output(name="performance", kind="json", location="{home}/runs/{run_id}/steps/check_performance.json"),
+        ),
     ),
     StepDeclaration(
         name="act",
@@ -183,10 +185,14 @@ def catalogue_problems(steps: tuple[StepDeclaration, ...]) -> list[str]:
                     + (f"step {later[0]!r} produces only later" if later else "no step produces")
                 )
             elif producer.dag != step.dag:
-                problems.append(f"step {step.name!r} ({step.dag}) reads {item!r} from the {producer.dag} DAG; DAGs meet only through Assets and the registry")
+                problems.append(
+                    f"step {step.name!r} ({step.dag}) reads {item!r} from the {producer.dag} DAG; DAGs meet only through Assets and the registry"
+                )
         for output in step.outputs:
             if output.name in producers:
-                problems.append(f"output {output.name!r} is produced by both {producers[output.name].name!r} and {step.name!r}")
+                problems.append(
+                    f"output {output.name!r} is produced by both {producers[output.name].name!r} and {step.name!r}"
+                )
             producers[output.name] = step
     return problems
 

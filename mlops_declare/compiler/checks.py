@@ -73,10 +73,16 @@ def _check_drift_columns(config: ProjectConfig, names: list[str]) -> Iterator[Pr
     drift = config.monitoring.drift
     for index, column in enumerate(drift.columns):
         if column not in names:
-            yield f"monitoring.drift.columns.{index}", f"{column!r} is not a feature of data {config.data.name!r}{suggest(column, names)}"
+            yield (
+                f"monitoring.drift.columns.{index}",
+                f"{column!r} is not a feature of data {config.data.name!r}{suggest(column, names)}",
+            )
     for column in drift.per_column:
         if column not in names:
-            yield f"monitoring.drift.per_column.{column}", f"{column!r} is not a feature of data {config.data.name!r}{suggest(column, names)}"
+            yield (
+                f"monitoring.drift.per_column.{column}",
+                f"{column!r} is not a feature of data {config.data.name!r}{suggest(column, names)}",
+            )
 
 
 def _check_serving_inputs(config: ProjectConfig, names: list[str]) -> Iterator[Problem]:
@@ -116,18 +122,27 @@ def check_pruning(config: ProjectConfig) -> Iterator[Problem]:
     if not isinstance(pruning, GradualPruning):
         return
     if pruning.method == "neurons" and not isinstance(config.model, MlpModel):
-        yield "pruning.method", f"'neurons' removes hidden units of an mlp; model kind is {config.model.kind!r} (use l1_unstructured or ln_structured)"
+        yield (
+            "pruning.method",
+            f"'neurons' removes hidden units of an mlp; model kind is {config.model.kind!r} (use l1_unstructured or ln_structured)",
+        )
     if pruning.end_epoch >= config.trainer.max_epochs:
-        yield "pruning.end_epoch", (
-            f"pruning ends at epoch {pruning.end_epoch} but training stops after {config.trainer.max_epochs} epochs "
-            "(raise trainer.max_epochs or lower pruning.end_epoch)"
+        yield (
+            "pruning.end_epoch",
+            (
+                f"pruning ends at epoch {pruning.end_epoch} but training stops after {config.trainer.max_epochs} epochs "
+                "(raise trainer.max_epochs or lower pruning.end_epoch)"
+            ),
         )
 
 
 def check_orchestration(config: ProjectConfig) -> Iterator[Problem]:
     orchestration = config.orchestration
     if orchestration.triggers.new_data and not orchestration.triggers.data_asset:
-        yield "orchestration.triggers.data_asset", "new_data triggering needs the URI of the asset to watch, e.g. file:///data/incoming"
+        yield (
+            "orchestration.triggers.data_asset",
+            "new_data triggering needs the URI of the asset to watch, e.g. file:///data/incoming",
+        )
     for key in ("queue", "training_queue"):
         if orchestration.task_runner != "celery" and getattr(orchestration, key) is not None:
             yield f"orchestration.{key}", f"queues apply to task_runner 'celery', not {orchestration.task_runner!r}"
@@ -141,7 +156,10 @@ def check_registry(config: ProjectConfig) -> Iterator[Problem]:
     if "@" in reference:
         label = reference.split("@", 1)[1]
         if label not in stage_names:
-            yield "serving.model", f"{reference!r} names stage or alias {label!r}, which the registry does not declare; declared: {', '.join(sorted(stage_names))}"
+            yield (
+                "serving.model",
+                f"{reference!r} names stage or alias {label!r}, which the registry does not declare; declared: {', '.join(sorted(stage_names))}",
+            )
 
 
 def check_serving(config: ProjectConfig) -> Iterator[Problem]:
@@ -151,25 +169,42 @@ def check_serving(config: ProjectConfig) -> Iterator[Problem]:
     serving = config.serving
     batching, limits = serving.batching, serving.limits
     if batching.enabled and batching.max_latency_ms >= limits.timeout_s * 1000:
-        yield "serving.batching.max_latency_ms", (
-            f"a request may wait {batching.max_latency_ms} ms for a batch but the deadline is {limits.timeout_s} s "
-            "(serving.limits.timeout_s); lower max_latency_ms"
+        yield (
+            "serving.batching.max_latency_ms",
+            (
+                f"a request may wait {batching.max_latency_ms} ms for a batch but the deadline is {limits.timeout_s} s "
+                "(serving.limits.timeout_s); lower max_latency_ms"
+            ),
         )
     features = declared_features(config.data)
-    if batching.enabled and features is not None and any(f.type == "image" for f in features) and batching.max_batch_size > 4096:
-        yield "serving.batching.max_batch_size", f"{batching.max_batch_size} images per forward pass is more than 4096; lower it"
+    if (
+        batching.enabled
+        and features is not None
+        and any(f.type == "image" for f in features)
+        and batching.max_batch_size > 4096
+    ):
+        yield (
+            "serving.batching.max_batch_size",
+            f"{batching.max_batch_size} images per forward pass is more than 4096; lower it",
+        )
     for feature in features or []:
         if feature.name in INFERENCE_LOG_COLUMNS:
-            yield "data.columns.features", (
-                f"feature {feature.name!r} has the name of a fixed inference-log column; rename it "
-                f"(taken: {', '.join(INFERENCE_LOG_COLUMNS)})"
+            yield (
+                "data.columns.features",
+                (
+                    f"feature {feature.name!r} has the name of a fixed inference-log column; rename it "
+                    f"(taken: {', '.join(INFERENCE_LOG_COLUMNS)})"
+                ),
             )
     candidate = serving.rollout.candidate
     if candidate is not None and "@" in candidate:
         label = candidate.split("@", 1)[1]
         labels = {stage.name for stage in config.registry.stages} | set(config.registry.aliases)
         if label not in labels:
-            yield "serving.rollout.candidate", f"{candidate!r} names stage or alias {label!r}, which the registry does not declare; declared: {', '.join(sorted(labels))}"
+            yield (
+                "serving.rollout.candidate",
+                f"{candidate!r} names stage or alias {label!r}, which the registry does not declare; declared: {', '.join(sorted(labels))}",
+            )
     if candidate is not None and candidate == (serving.model or f"{config.model.name}@production"):
         yield "serving.rollout.candidate", f"the candidate {candidate!r} is the served model itself"
 
@@ -189,9 +224,7 @@ CHECKS: tuple[Callable[[ProjectConfig], Iterator[Problem]], ...] = (
 def cross_group_problems(loaded: LoadedConfig) -> list[ConfigIssue]:
     """Every contradiction between groups, each located in the file that set it."""
     return [
-        ConfigIssue(loaded.locate(path), path, message)
-        for check in CHECKS
-        for path, message in check(loaded.config)
+        ConfigIssue(loaded.locate(path), path, message) for check in CHECKS for path, message in check(loaded.config)
     ]
 
 

@@ -24,6 +24,7 @@ from mlops_declare.seams import promoted_asset_uri, retrain_asset_uri
 GENERATOR = "mlops-declare"
 GENERATOR_VERSION = __version__
 
+
 class ArtifactSpec(BaseModel):
     """A file or record a step produces, and where it lives."""
 
@@ -181,7 +182,9 @@ def service_spec(config: ProjectConfig, directory: str) -> ServiceSpec:
         declared = [by_name[name] for name in serving.inputs if name in by_name]
     categories: dict[str, tuple[str, ...]] = {}
     if isinstance(config.data.source, GeneratedSource):
-        categories = {column.name: tuple(column.categories) for column in config.data.source.columns if column.categories}
+        categories = {
+            column.name: tuple(column.categories) for column in config.data.source.columns if column.categories
+        }
     features = (
         None
         if declared is None
@@ -357,4 +360,6 @@ def compile_plan(loaded: LoadedConfig, steps: tuple[StepDeclaration, ...] = STEP
         service=service,
         config=loaded.snapshot,
     )
-    return plan.model_copy(update={"fingerprint": fingerprint_of(plan.model_dump(mode="json", exclude={"fingerprint"}))})
+    return plan.model_copy(
+        update={"fingerprint": fingerprint_of(plan.model_dump(mode="json", exclude={"fingerprint"}))}
+    )

@@ -215,7 +215,13 @@ class DeduplicateTransform(StrictModel):
 
 
 Transform = Annotated[
-    SqlTransform | CastTransform | ImputeTransform | ClipTransform | DeriveTransform | DropTransform | DeduplicateTransform,
+    SqlTransform
+    | CastTransform
+    | ImputeTransform
+    | ClipTransform
+    | DeriveTransform
+    | DropTransform
+    | DeduplicateTransform,
     Field(discriminator="kind"),
 ]
 
@@ -535,7 +541,5 @@ def declared_features(data: DataConfig) -> list[Feature] | None:
     if isinstance(data.source, BuiltinSource):
         return builtin_features(data.source.dataset)
     if isinstance(data.source, GeneratedSource):
-        return [
-            Feature(name=column.name, type=column.type) for column in data.source.columns
-        ]
+        return [Feature(name=column.name, type=column.type) for column in data.source.columns]
     return None

@@ -67,7 +67,11 @@ def load_config(config_dir: str | Path = "conf", overrides: Sequence[str] = ()) 
     display = _display_root(Path(config_dir))
     if not (directory / f"{CONFIG_NAME}.yaml").is_file():
         raise ConfigError(
-            [ConfigIssue(f"{display}/{CONFIG_NAME}.yaml", "", "not found; run `mlops-declare init DIR` or pass --config-dir")]
+            [
+                ConfigIssue(
+                    f"{display}/{CONFIG_NAME}.yaml", "", "not found; run `mlops-declare init DIR` or pass --config-dir"
+                )
+            ]
         )
     overrides = tuple(overrides)
     rejected = _override_issues(directory, overrides)
@@ -236,11 +240,7 @@ def _compose(
         finally:
             GlobalHydra.instance().clear()
     runtime_choices = dict(composed.hydra.runtime.choices)
-    choices = {
-        group: runtime_choices.get(group)
-        for group in [*GROUPS, "experiment"]
-        if group in runtime_choices
-    }
+    choices = {group: runtime_choices.get(group) for group in [*GROUPS, "experiment"] if group in runtime_choices}
     with open_dict(composed):
         del composed["hydra"]
     return composed, choices, dropped
@@ -354,9 +354,7 @@ class _Layer:
     data: Any
 
 
-def _layers(
-    directory: Path, display: str, choices: dict[str, str | None], overrides: Sequence[str]
-) -> list[_Layer]:
+def _layers(directory: Path, display: str, choices: dict[str, str | None], overrides: Sequence[str]) -> list[_Layer]:
     """Sources in the order Hydra merges them: config.yaml, group files, the experiment, the command line."""
     from omegaconf import OmegaConf
 
@@ -439,7 +437,11 @@ def _missing_and_interpolation_issues(composed: Any, layers: list[_Layer]) -> li
             path = f"{prefix}.{key}" if prefix else str(key)
             if OmegaConf.is_missing(node, key):
                 issues.append(
-                    ConfigIssue(_file_for(layers, path), path, "missing value ('???'); set it in the file or on the command line")
+                    ConfigIssue(
+                        _file_for(layers, path),
+                        path,
+                        "missing value ('???'); set it in the file or on the command line",
+                    )
                 )
                 continue
             try:

@@ -212,9 +212,7 @@ def error_message(error: Mapping[str, Any], root: type[BaseModel], parent_path: 
     return str(error["msg"])
 
 
-def validation_messages(
-    exc: ValidationError, root: type[BaseModel], data: Any
-) -> list[tuple[str, str]]:
+def validation_messages(exc: ValidationError, root: type[BaseModel], data: Any) -> list[tuple[str, str]]:
     """(dotted path, message) pairs, one per problem; alternatives of one union merged."""
     by_path: dict[str, list[str]] = {}
     for error in exc.errors(include_url=False):

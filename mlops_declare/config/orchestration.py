@@ -94,7 +94,9 @@ class OrchestrationConfig(StrictModel):
     @model_validator(mode="after")
     def _kubernetes_has_image(self) -> OrchestrationConfig:
         if self.task_runner == "kubernetes" and not self.kubernetes.image:
-            raise ValueError("task_runner is kubernetes but kubernetes.image is not set; name the image the step pods run")
+            raise ValueError(
+                "task_runner is kubernetes but kubernetes.image is not set; name the image the step pods run"
+            )
         return self
 
     @field_validator("training_schedule", "monitoring_schedule")

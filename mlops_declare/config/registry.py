@@ -103,7 +103,9 @@ class RegistryConfig(StrictModel):
             raise ValueError(f"stages declared twice: {', '.join(duplicates)}")
         for stage in self.stages:
             if stage.requires is not None and stage.requires not in names:
-                raise ValueError(f"stage {stage.name!r} requires unknown stage {stage.requires!r}; stages: {', '.join(names)}")
+                raise ValueError(
+                    f"stage {stage.name!r} requires unknown stage {stage.requires!r}; stages: {', '.join(names)}"
+                )
         clashes = sorted(set(names) & set(self.aliases))
         if clashes:
             raise ValueError(f"names used both as stage and alias: {', '.join(clashes)}")

@@ -115,7 +115,9 @@ class Tracing(StrictModel):
     @classmethod
     def _endpoint_is_a_url(cls, endpoint: object) -> object:
         if isinstance(endpoint, str) and not re.match(r"^https?://\S+$", endpoint):
-            raise ValueError(f"{endpoint!r} is not a collector URL; write it with its scheme, e.g. http://{endpoint.split('://')[-1]}")
+            raise ValueError(
+                f"{endpoint!r} is not a collector URL; write it with its scheme, e.g. http://{endpoint.split('://')[-1]}"
+            )
         return endpoint
 
     @model_validator(mode="after")

@@ -114,7 +114,6 @@ class Callback(StrictModel):
     """Keyword arguments for the callback."""
 
 
-
 class TrainerConfig(StrictModel):
     """How Lightning trains: devices, precision, epochs, optimiser, early stopping, logging."""
 

@@ -14,8 +14,16 @@ ROW_ID = "__mlops_row"
 """Hidden column that carries each row's position through DuckDB, so outputs keep the source's order."""
 
 _INTEGER_TYPES = {
-    "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT",
-    "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT",
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "BIGINT",
+    "HUGEINT",
+    "UTINYINT",
+    "USMALLINT",
+    "UINTEGER",
+    "UBIGINT",
+    "UHUGEINT",
 }
 _FLOAT_TYPES = {"FLOAT", "DOUBLE", "REAL"}
 

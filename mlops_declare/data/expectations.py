@@ -204,9 +204,12 @@ def _apply_quarantine(
         return table, None, results
     flags = ", ".join(f"{predicate} AS flag_{index}" for index, _, predicate in active)
     connection.execute(f"CREATE OR REPLACE TABLE quarantine_flags AS SELECT {ROW_ID}, {flags} FROM {table}")
-    counts = connection.execute(
-        "SELECT " + ", ".join(f"count_if(flag_{index})" for index, _, _ in active) + " FROM quarantine_flags"
-    ).fetchall()[0] or ()
+    counts = (
+        connection.execute(
+            "SELECT " + ", ".join(f"count_if(flag_{index})" for index, _, _ in active) + " FROM quarantine_flags"
+        ).fetchall()[0]
+        or ()
+    )
     moved: list[tuple[int, RowLevel]] = []
     for (index, expectation, _), bad in zip(active, counts, strict=True):
         fraction = bad / total if total else 0.0
@@ -244,7 +247,9 @@ def _examples(connection: duckdb.DuckDBPyConnection, table: str, expectation: Ro
     return [row[0] for row in rows]
 
 
-def _result(index: int, expectation: Expectation, observed: Any, outcome: str, bad_rows: int | None = None) -> ExpectationResult:
+def _result(
+    index: int, expectation: Expectation, observed: Any, outcome: str, bad_rows: int | None = None
+) -> ExpectationResult:
     return ExpectationResult(
         index=index,
         kind=expectation.kind,
@@ -264,7 +269,9 @@ def _verdict(expectation: Expectation, passed: bool) -> str:
     return "warned" if expectation.policy == "warn" else "failed"
 
 
-def _missing_column_result(index: int, expectation: Expectation, types: dict[str, str], outcome: str) -> ExpectationResult:
+def _missing_column_result(
+    index: int, expectation: Expectation, types: dict[str, str], outcome: str
+) -> ExpectationResult:
     result = _result(index, expectation, "column missing", outcome)
     result.examples = [f"columns: {', '.join(visible(types))}"]
     return result
@@ -297,7 +304,9 @@ def _judge(
     total, bad = int(row[0]), int(row[1])
     if isinstance(expectation, MaxNullFraction):
         fraction = bad / total if total else 0.0
-        result = _result(index, expectation, round(fraction, 6), _verdict(expectation, fraction <= expectation.max), bad)
+        result = _result(
+            index, expectation, round(fraction, 6), _verdict(expectation, fraction <= expectation.max), bad
+        )
     else:
         observed = _observed(connection, expectation, table, types[column], bad)
         result = _result(index, expectation, observed, _verdict(expectation, bad == 0), bad)
@@ -372,4 +381,3 @@ def _reference_time(logical_date: str | None) -> float:
     if logical_date is None:
         return dt.datetime.now(dt.UTC).timestamp()
     return dt.datetime.fromisoformat(logical_date).replace(tzinfo=dt.UTC).timestamp()
-

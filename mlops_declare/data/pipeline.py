@@ -53,7 +53,9 @@ class DataValidationError(DataError):
         self.report = report
         self.summary = summary
         failed = [entry for entry in report["expectations"] if entry["outcome"] == "failed"]
-        lines = [f"data validation failed: {len(failed)} expectation(s) with policy 'fail' did not hold ({report['source']}):"]
+        lines = [
+            f"data validation failed: {len(failed)} expectation(s) with policy 'fail' did not hold ({report['source']}):"
+        ]
         lines += [f"  {_describe_failure(entry)}" for entry in failed]
         lines += [note] if note else []
         super().__init__("\n".join(lines))
@@ -92,9 +94,13 @@ class PreparedDataset:
         try:
             metadata = json.loads(metadata_path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
-            raise DataError(f"{str(folder)!r} holds no prepared dataset (cannot read {FILES['metadata']}: {exc})") from exc
+            raise DataError(
+                f"{str(folder)!r} holds no prepared dataset (cannot read {FILES['metadata']}: {exc})"
+            ) from exc
         if metadata.get("format") != METADATA_FORMAT:
-            raise DataError(f"{str(metadata_path)!r} has format {metadata.get('format')!r}, expected {METADATA_FORMAT!r}")
+            raise DataError(
+                f"{str(metadata_path)!r} has format {metadata.get('format')!r}, expected {METADATA_FORMAT!r}"
+            )
         return cls._from_metadata(folder, metadata)
 
     @classmethod
@@ -175,7 +181,9 @@ def prepare_dataset(
     if validated.validation.quarantine is not None:
         tables[FILES["quarantine"]] = validated.validation.quarantine
     output_dir = Path(output_dir)
-    described = _write_atomically(output_dir, tables, lambda: _describe(data, logical_date, validated, class_names, splits))
+    described = _write_atomically(
+        output_dir, tables, lambda: _describe(data, logical_date, validated, class_names, splits)
+    )
     return PreparedDataset._from_metadata(output_dir, described.metadata)
 
 
@@ -192,7 +200,9 @@ def _prepare_in_memory(data: DataConfig, logical_date: str | None, project_root:
         rows_transformed = _count(connection, final)
         if rows_transformed == 0:
             where = "data.transforms" if data.transforms else "data.source"
-            raise DataError(f"{where}: no rows ({loaded.description} gave {loaded.table.num_rows} rows, transforms left none)")
+            raise DataError(
+                f"{where}: no rows ({loaded.description} gave {loaded.table.num_rows} rows, transforms left none)"
+            )
         try:
             validation = validate(connection, data.expectations, final, logical_date)
         except DataError as exc:
@@ -203,7 +213,9 @@ def _prepare_in_memory(data: DataConfig, logical_date: str | None, project_root:
         if validation.failed:
             raise DataValidationError(report, render_summary(report))
         if rows["checked"] == rows["quarantined"]:
-            raise DataError(f"data.expectations: every one of the {rows['checked']} rows was quarantined; {loaded.description}")
+            raise DataError(
+                f"data.expectations: every one of the {rows['checked']} rows was quarantined; {loaded.description}"
+            )
         types = column_types(connection, validation.table)
         schema = infer_schema(connection, data, validation.table, types, loaded.description)
         hint = task_hint(data, connection, validation.table, schema.target, types)
@@ -305,12 +317,16 @@ def _describe(
         state = fit_preprocessing(
             splits["train"], schema.features, data.preprocessing, schema.target, hint, class_names, schema.weight
         )
-        profile = reference_profile(splits["train"], schema.features, schema.target, hint, data.preprocessing.max_categories)
+        profile = reference_profile(
+            splits["train"], schema.features, schema.target, hint, data.preprocessing.max_categories
+        )
         content, statistics = hashing.result(), summarising.result()
     fingerprint = dataset_fingerprint(content, state)
     report["fingerprint"] = fingerprint
     report["rows"]["splits"] = {name: split.num_rows for name, split in splits.items()}
-    metadata = _metadata(data, logical_date, validated.loaded, schema, hint, class_names, splits, statistics, content, fingerprint)
+    metadata = _metadata(
+        data, logical_date, validated.loaded, schema, hint, class_names, splits, statistics, content, fingerprint
+    )
     metadata["rows"] = dict(report["rows"])
     documents = {
         FILES[key]: json.dumps(document, indent=2, sort_keys=True) + "\n"
@@ -422,6 +438,3 @@ def _write_text(path: Path, text: str) -> None:
         stream.write(text)
         stream.flush()
         os.fsync(stream.fileno())
-
-
-

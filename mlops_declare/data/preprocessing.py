@@ -111,7 +111,13 @@ def _fit_feature(train: pa.Table, feature: Feature, settings: Preprocessing) -> 
         raise DataError(f"data.columns.features: column {feature.name!r} has no values in the training split")
     fill = {"mean": float(np.mean(present)), "median": median(present), "zero": 0.0}[settings.impute]
     offset, scale = _scaling(present, settings.scaling)
-    fitted: dict[str, Any] = {"name": feature.name, "type": feature.type, "fill": fill, "offset": offset, "scale": scale}
+    fitted: dict[str, Any] = {
+        "name": feature.name,
+        "type": feature.type,
+        "fill": fill,
+        "offset": offset,
+        "scale": scale,
+    }
     if feature.type == "image":
         fitted["shape"] = list(feature.shape or [])
     return fitted
@@ -342,8 +348,10 @@ def _record_value(value: Any, feature: Mapping[str, Any], position: int) -> Any:
     if feature["type"] == "image":
         pixels = _pixels(value)
         if pixels is None or pixels.size != math.prod(feature["shape"]):
-            raise DataError(f"record {position}: feature {name!r} must hold {math.prod(feature['shape'])} numbers "
-                            f"(shape {feature['shape']})")
+            raise DataError(
+                f"record {position}: feature {name!r} must hold {math.prod(feature['shape'])} numbers "
+                f"(shape {feature['shape']})"
+            )
         return pixels.tolist()
     if not isinstance(value, (int, float)):
         raise DataError(f"record {position}: feature {name!r} must be a number, got {value!r}")

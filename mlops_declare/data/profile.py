@@ -215,7 +215,9 @@ def read_profile(path: str | Path) -> ReferenceProfile:
     try:
         return ReferenceProfile.model_validate(data)
     except ValidationError as exc:
-        raise DataError(f"{path}: not a valid reference profile: {exc.errors()[0]['msg']} at {exc.errors()[0]['loc']}") from None
+        raise DataError(
+            f"{path}: not a valid reference profile: {exc.errors()[0]['msg']} at {exc.errors()[0]['loc']}"
+        ) from None
 
 
 def _float_values(column: pa.ChunkedArray | pa.Array) -> np.ndarray:

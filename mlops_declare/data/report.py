@@ -27,7 +27,9 @@ def build_report(
         "outcome": overall,
         "rows": dict(rows),
         "expectations": entries,
-        "quarantine": {"file": "quarantine.parquet", "reason_column": QUARANTINE_REASON} if rows.get("quarantined") else None,
+        "quarantine": {"file": "quarantine.parquet", "reason_column": QUARANTINE_REASON}
+        if rows.get("quarantined")
+        else None,
     }
 
 

@@ -82,9 +82,13 @@ def infer_schema(
     else:
         features = _infer_features(connection, table, types, taken, casts, columns, source)
     if not features:
-        raise DataError(f"data.columns.features: no feature columns left; {source} has columns: {', '.join(visible(types))}")
+        raise DataError(
+            f"data.columns.features: no feature columns left; {source} has columns: {', '.join(visible(types))}"
+        )
     ordered = [columns[name] for name in visible(types) if name in columns]
-    ordered += [ColumnInfo(name, types[name], "ignored", note="no role") for name in visible(types) if name not in columns]
+    ordered += [
+        ColumnInfo(name, types[name], "ignored", note="no role") for name in visible(types) if name not in columns
+    ]
     return Schema(
         columns=ordered,
         features=features,
@@ -115,7 +119,9 @@ def _declared_roles(data: DataConfig, types: dict[str, str], source: str) -> dic
         declared[role] = (column, True)
     weight = declared["weight"]
     if weight is not None and not is_numeric(type_family(types[weight[0]])):
-        raise DataError(f"data.columns.weight: column {weight[0]!r} is {type_family(types[weight[0]])}, not a number; {source}")
+        raise DataError(
+            f"data.columns.weight: column {weight[0]!r} is {type_family(types[weight[0]])}, not a number; {source}"
+        )
     return declared
 
 
@@ -130,8 +136,11 @@ def _infer_missing_roles(
     if roles["target"][0] is None and "target" in names:
         roles["target"] = ("target", False)
     if roles["id"][0] is None:
-        ids = [name for name in names if (name.lower() == "id" or name.lower().endswith("_id"))
-               and type_family(types[name]) in ("int", "string")]
+        ids = [
+            name
+            for name in names
+            if (name.lower() == "id" or name.lower().endswith("_id")) and type_family(types[name]) in ("int", "string")
+        ]
         if ids:
             roles["id"] = (ids[0], False)
     if roles["timestamp"][0] is None:
@@ -167,7 +176,12 @@ def _check_declared_features(
         else:
             _require_image(connection, table, feature, types[feature.name], where, source)
         columns[feature.name] = ColumnInfo(
-            feature.name, types[feature.name], "feature", feature.type, feature.shape, declared=declared,
+            feature.name,
+            types[feature.name],
+            "feature",
+            feature.type,
+            feature.shape,
+            declared=declared,
             note="" if declared else f"from the {data.source.kind} source",
         )
 
@@ -205,7 +219,9 @@ def _non_numbers(connection: duckdb.DuckDBPyConnection, table: str, column: str)
     return int(row[0]), int(row[1]), sorted(row[2] or [])
 
 
-def _non_number_counts(connection: duckdb.DuckDBPyConnection, table: str, columns: list[str]) -> dict[str, tuple[int, int]]:
+def _non_number_counts(
+    connection: duckdb.DuckDBPyConnection, table: str, columns: list[str]
+) -> dict[str, tuple[int, int]]:
     """Per text column: (values that are not numbers, values), in one scan of the table."""
     if not columns:
         return {}
@@ -216,7 +232,10 @@ def _non_number_counts(connection: duckdb.DuckDBPyConnection, table: str, column
         f"FROM (SELECT {quote(column)} AS value, count(*) AS rows FROM {table} WHERE {quote(column)} IS NOT NULL GROUP BY value)"
         for index, column in enumerate(columns)
     ]
-    counts = {int(row[0]): (int(row[1] or 0), int(row[2] or 0)) for row in connection.execute(" UNION ALL ".join(parts)).fetchall()}
+    counts = {
+        int(row[0]): (int(row[1] or 0), int(row[2] or 0))
+        for row in connection.execute(" UNION ALL ".join(parts)).fetchall()
+    }
     return {column: counts.get(index, (0, 0)) for index, column in enumerate(columns)}
 
 
@@ -227,10 +246,12 @@ def _require_image(
     for dimension in feature.shape or []:
         size *= dimension
     if type_family(duckdb_type) != "array":
-        raise DataError(f"{where}: column {feature.name!r} is {duckdb_type}; an image feature needs a list of {size} numbers")
-    row = connection.execute(
-        f"SELECT count_if(len({quote(feature.name)}) <> {size}) FROM {table}"
-    ).fetchall()[0] or (0,)
+        raise DataError(
+            f"{where}: column {feature.name!r} is {duckdb_type}; an image feature needs a list of {size} numbers"
+        )
+    row = connection.execute(f"SELECT count_if(len({quote(feature.name)}) <> {size}) FROM {table}").fetchall()[0] or (
+        0,
+    )
     if row[0]:
         raise DataError(
             f"{where}: column {feature.name!r}: {row[0]} rows do not hold {size} values (shape {feature.shape}); {source}"
@@ -249,12 +270,16 @@ def _infer_features(
     features = []
     candidates = [name for name in visible(types) if name not in taken and name not in columns]
     # One scan answers "is this text column numbers?" for every text column at once.
-    counts = _non_number_counts(connection, table, [name for name in candidates if type_family(types[name]) == "string"])
+    counts = _non_number_counts(
+        connection, table, [name for name in candidates if type_family(types[name]) == "string"]
+    )
     for name in candidates:
         family = type_family(types[name])
         kind = _inferred_feature_type(connection, table, name, family, source, counts.get(name))
         if kind is None:
-            note = "array column; declare it as an image feature with a shape" if family == "array" else f"{family} column"
+            note = (
+                "array column; declare it as an image feature with a shape" if family == "array" else f"{family} column"
+            )
             columns[name] = ColumnInfo(name, types[name], "ignored", note=note)
             continue
         if kind == "numeric" and family == "string":
@@ -291,7 +316,9 @@ def _inferred_feature_type(
     return "categorical"
 
 
-def task_hint(data: DataConfig, connection: duckdb.DuckDBPyConnection, table: str, target: str | None, types: dict[str, str]) -> str | None:
+def task_hint(
+    data: DataConfig, connection: duckdb.DuckDBPyConnection, table: str, target: str | None, types: dict[str, str]
+) -> str | None:
     """binary, multiclass or regression, as far as the source and the target's values tell."""
     if target is None:
         return None

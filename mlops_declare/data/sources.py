@@ -50,7 +50,9 @@ def load_source(
     """The source's rows as Arrow; every failure is a DataError naming the source and its config path."""
     loader = SOURCE_LOADERS.get(source.kind)
     if loader is None:
-        raise DataError(f"{SOURCE_PATH}.kind: no loader for source kind {source.kind!r}; known: {', '.join(SOURCE_LOADERS)}")
+        raise DataError(
+            f"{SOURCE_PATH}.kind: no loader for source kind {source.kind!r}; known: {', '.join(SOURCE_LOADERS)}"
+        )
     return loader(source, logical_date, project_root, connection)
 
 
@@ -95,9 +97,7 @@ def _register_filesystem(connection: duckdb.DuckDBPyConnection, location: str) -
         connection.register_filesystem(filesystem)
 
 
-def _read_file(
-    connection: duckdb.DuckDBPyConnection, query: str, label: str
-) -> pa.Table:
+def _read_file(connection: duckdb.DuckDBPyConnection, query: str, label: str) -> pa.Table:
     try:
         table = connection.sql(query).to_arrow_table()
     except duckdb.Error as exc:
@@ -197,7 +197,9 @@ def _rows_to_table(names: list[str], rows: Sequence[Sequence[object]]) -> pa.Tab
         try:
             arrays.append(pa.array([_plain(value) for value in values]))
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-            raise DataError(f"{SOURCE_PATH}.query: column {name!r} mixes types the pipeline cannot read: {exc}") from exc
+            raise DataError(
+                f"{SOURCE_PATH}.query: column {name!r} mixes types the pipeline cannot read: {exc}"
+            ) from exc
     return pa.table(arrays, names=names)
 
 
@@ -281,27 +283,37 @@ def _stable_hash(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "little")
 
 
-def _csv(source: Source, logical_date: str | None, project_root: Path, connection: duckdb.DuckDBPyConnection) -> LoadedSource:
+def _csv(
+    source: Source, logical_date: str | None, project_root: Path, connection: duckdb.DuckDBPyConnection
+) -> LoadedSource:
     assert isinstance(source, CsvSource)
     return _load_csv(source, logical_date, project_root, connection)
 
 
-def _parquet(source: Source, logical_date: str | None, project_root: Path, connection: duckdb.DuckDBPyConnection) -> LoadedSource:
+def _parquet(
+    source: Source, logical_date: str | None, project_root: Path, connection: duckdb.DuckDBPyConnection
+) -> LoadedSource:
     assert isinstance(source, ParquetSource)
     return _load_parquet(source, logical_date, project_root, connection)
 
 
-def _sql(source: Source, logical_date: str | None, project_root: Path, connection: duckdb.DuckDBPyConnection) -> LoadedSource:
+def _sql(
+    source: Source, logical_date: str | None, project_root: Path, connection: duckdb.DuckDBPyConnection
+) -> LoadedSource:
     assert isinstance(source, SqlSource)
     return _load_sql(source, logical_date)
 
 
-def _builtin(source: Source, logical_date: str | None, project_root: Path, connection: duckdb.DuckDBPyConnection) -> LoadedSource:
+def _builtin(
+    source: Source, logical_date: str | None, project_root: Path, connection: duckdb.DuckDBPyConnection
+) -> LoadedSource:
     assert isinstance(source, BuiltinSource)
     return _load_builtin(source)
 
 
-def _generated(source: Source, logical_date: str | None, project_root: Path, connection: duckdb.DuckDBPyConnection) -> LoadedSource:
+def _generated(
+    source: Source, logical_date: str | None, project_root: Path, connection: duckdb.DuckDBPyConnection
+) -> LoadedSource:
     assert isinstance(source, GeneratedSource)
     return _load_generated(source)
 

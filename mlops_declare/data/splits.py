@@ -44,12 +44,16 @@ def _random(table: pa.Table, split: RandomSplit, target: str | None, source: str
             raise DataError("data.split.stratify: stratifying needs a target column (data.columns.target)")
         groups = _class_groups(table.column(target))
     parts: dict[str, list[np.ndarray]] = {name: [] for name in SPLIT_NAMES}
-    for group, (train, val) in zip(groups, _stratified_allocation([len(g) for g in groups], split.fractions), strict=True):
+    for group, (train, val) in zip(
+        groups, _stratified_allocation([len(g) for g in groups], split.fractions), strict=True
+    ):
         shuffled = rng.permutation(group)
         parts["train"].append(shuffled[:train])
         parts["val"].append(shuffled[train : train + val])
         parts["test"].append(shuffled[train + val :])
-    indices = {name: np.sort(np.concatenate(chunks)) if chunks else np.array([], np.int64) for name, chunks in parts.items()}
+    indices = {
+        name: np.sort(np.concatenate(chunks)) if chunks else np.array([], np.int64) for name, chunks in parts.items()
+    }
     for name in ("val", "test"):
         share = getattr(split.fractions, name)
         if share > 0 and len(indices[name]) == 0:
@@ -97,7 +101,9 @@ def _by_time(table: pa.Table, split: TimeSplit, source: str) -> dict[str, np.nda
     try:
         stamps = column if pa.types.is_timestamp(column.type) else pc.cast(column, pa.timestamp("us"))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        raise DataError(f"data.split.column: column {split.column!r} is not a timestamp ({column.type}); {source}") from exc
+        raise DataError(
+            f"data.split.column: column {split.column!r} is not a timestamp ({column.type}); {source}"
+        ) from exc
     if stamps.null_count:
         raise DataError(
             f"data.split.column: column {split.column!r} has {stamps.null_count} missing timestamps; "

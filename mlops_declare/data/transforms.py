@@ -85,12 +85,19 @@ def _select_for(
 ) -> str:
     builder = TRANSFORM_BUILDERS.get(transform.kind)
     if builder is None:
-        raise DataError(f"{where}: no handler for transform kind {transform.kind!r}; known: {', '.join(TRANSFORM_BUILDERS)}")
+        raise DataError(
+            f"{where}: no handler for transform kind {transform.kind!r}; known: {', '.join(TRANSFORM_BUILDERS)}"
+        )
     return builder(connection, transform, table, column_types(connection, table), where, source)
 
 
 def _sql(
-    connection: duckdb.DuckDBPyConnection, transform: Transform, table: str, types: dict[str, str], where: str, source: str
+    connection: duckdb.DuckDBPyConnection,
+    transform: Transform,
+    table: str,
+    types: dict[str, str],
+    where: str,
+    source: str,
 ) -> str:
     assert isinstance(transform, SqlTransform)
     connection.execute(f"CREATE OR REPLACE TEMP VIEW input AS SELECT * FROM {table}")
@@ -168,7 +175,11 @@ def _fill_value(
     if transform.strategy == "constant":
         value = transform.value
         if isinstance(value, str):
-            return f"CAST({literal(value)} AS {duckdb_type})" if family == "string" else _numeric_constant(value, column, where, source)
+            return (
+                f"CAST({literal(value)} AS {duckdb_type})"
+                if family == "string"
+                else _numeric_constant(value, column, where, source)
+            )
         return f"CAST({value!r} AS {duckdb_type})"
     if transform.strategy in ("mean", "median") and not is_numeric(family):
         raise DataError(
@@ -195,7 +206,12 @@ def _numeric_constant(value: str, column: str, where: str, source: str) -> str:
 
 
 def _clip(
-    connection: duckdb.DuckDBPyConnection, transform: Transform, table: str, types: dict[str, str], where: str, source: str
+    connection: duckdb.DuckDBPyConnection,
+    transform: Transform,
+    table: str,
+    types: dict[str, str],
+    where: str,
+    source: str,
 ) -> str:
     assert isinstance(transform, ClipTransform)
     _require([transform.column], types, where, source)
@@ -207,11 +223,18 @@ def _clip(
         expression = f"GREATEST({expression}, {transform.lower!r})"
     if transform.upper is not None:
         expression = f"LEAST({expression}, {transform.upper!r})"
-    return f"SELECT * REPLACE (CAST({expression} AS {types[transform.column]}) AS {quote(transform.column)}) FROM {table}"
+    return (
+        f"SELECT * REPLACE (CAST({expression} AS {types[transform.column]}) AS {quote(transform.column)}) FROM {table}"
+    )
 
 
 def _derive(
-    connection: duckdb.DuckDBPyConnection, transform: Transform, table: str, types: dict[str, str], where: str, source: str
+    connection: duckdb.DuckDBPyConnection,
+    transform: Transform,
+    table: str,
+    types: dict[str, str],
+    where: str,
+    source: str,
 ) -> str:
     assert isinstance(transform, DeriveTransform)
     if transform.name == ROW_ID:
@@ -223,7 +246,12 @@ def _derive(
 
 
 def _drop(
-    connection: duckdb.DuckDBPyConnection, transform: Transform, table: str, types: dict[str, str], where: str, source: str
+    connection: duckdb.DuckDBPyConnection,
+    transform: Transform,
+    table: str,
+    types: dict[str, str],
+    where: str,
+    source: str,
 ) -> str:
     assert isinstance(transform, DropTransform)
     _require(transform.columns, types, where, source)
@@ -231,7 +259,12 @@ def _drop(
 
 
 def _deduplicate(
-    connection: duckdb.DuckDBPyConnection, transform: Transform, table: str, types: dict[str, str], where: str, source: str
+    connection: duckdb.DuckDBPyConnection,
+    transform: Transform,
+    table: str,
+    types: dict[str, str],
+    where: str,
+    source: str,
 ) -> str:
     assert isinstance(transform, DeduplicateTransform)
     _require(transform.columns, types, where, source)
@@ -241,7 +274,6 @@ def _deduplicate(
         f"SELECT * FROM {table} QUALIFY row_number() OVER (PARTITION BY {partition} ORDER BY {ROW_ID}) = 1 "
         f"ORDER BY {ROW_ID}"
     )
-
 
 
 TransformBuilder = Callable[[duckdb.DuckDBPyConnection, Transform, str, dict[str, str], str, str], str]

@@ -42,9 +42,14 @@ def alert_payload(result: dict[str, Any]) -> dict[str, Any]:
             f"{'dataset drift: ' if dataset.get('dataset_drift') else ''}{dataset.get('drifted')} of {dataset.get('tested')} "
             f"columns drifted ({', '.join(dataset.get('drifted_columns', [])[:10])})"
         )
-    parts += [f"{name} multivariate drift" for name, test in (drift.get("multivariate") or {}).items() if test.get("drifted")]
+    parts += [
+        f"{name} multivariate drift" for name, test in (drift.get("multivariate") or {}).items() if test.get("drifted")
+    ]
     parts += [f"{signal['kind']} in {signal['column']}" for signal in drift.get("signals", [])]
-    parts += [f"{metric['name']}{' (estimated)' if metric['estimated'] else ''} = {metric['value']:.4g} breaches {metric['threshold']}" for metric in breached]
+    parts += [
+        f"{metric['name']}{' (estimated)' if metric['estimated'] else ''} = {metric['value']:.4g} breaches {metric['threshold']}"
+        for metric in breached
+    ]
     return {
         "text": f"mlops-declare monitor: {label}: " + ("; ".join(parts) if parts else "no drift"),
         "model": model or None,
@@ -53,8 +58,10 @@ def alert_payload(result: dict[str, Any]) -> dict[str, Any]:
         "drift": bool(result.get("drift")),
         "dataset": dataset,
         "signals": drift.get("signals", []),
-        "multivariate": {name: {"score": test.get("score"), "threshold": test.get("threshold"), "drifted": test.get("drifted")}
-                         for name, test in (drift.get("multivariate") or {}).items()},
+        "multivariate": {
+            name: {"score": test.get("score"), "threshold": test.get("threshold"), "drifted": test.get("drifted")}
+            for name, test in (drift.get("multivariate") or {}).items()
+        },
         "performance": breached,
     }
 
@@ -65,7 +72,9 @@ def needs_attention(result: dict[str, Any]) -> bool:
     return bool(result.get("drift")) or any(metric.get("breached") for metric in performance.get("metrics", []))
 
 
-def fire_alerts(result: dict[str, Any], alerts: list[LogAlert | FileAlert | WebhookAlert], project_root: Path) -> list[dict[str, Any]]:
+def fire_alerts(
+    result: dict[str, Any], alerts: list[LogAlert | FileAlert | WebhookAlert], project_root: Path
+) -> list[dict[str, Any]]:
     """Send the verdict to every configured alert; each one's outcome (never raises)."""
     payload = alert_payload(result)
     outcomes = []
@@ -112,7 +121,9 @@ def post_webhook(alert: WebhookAlert, payload: dict[str, Any]) -> dict[str, Any]
     for attempt in range(alert.retries + 1):
         if attempt:
             time.sleep(RETRY_BASE_S * 2 ** (attempt - 1))
-        request = urllib.request.Request(alert.url, data=body, method="POST", headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            alert.url, data=body, method="POST", headers={"Content-Type": "application/json"}
+        )
         try:
             with urllib.request.urlopen(request, timeout=alert.timeout_s) as response:
                 if 200 <= response.status < 300:
@@ -141,10 +152,18 @@ def retrain_request(result: dict[str, Any], reason: str, check_id: int | None) -
             "dataset_drift": bool(dataset.get("dataset_drift", False)),
             "drift_share": float(dataset.get("drift_share", 0.0)),
             "drifted_columns": list(dataset.get("drifted_columns", [])),
-            "multivariate": {name: {"score": test.get("score"), "threshold": test.get("threshold"), "drifted": bool(test.get("drifted"))}
-                             for name, test in (drift.get("multivariate") or {}).items()},
-            "performance": {metric["name"] + (".estimated" if metric.get("estimated") else ""): metric["value"]
-                            for metric in (result.get("performance") or {}).get("metrics", [])},
+            "multivariate": {
+                name: {
+                    "score": test.get("score"),
+                    "threshold": test.get("threshold"),
+                    "drifted": bool(test.get("drifted")),
+                }
+                for name, test in (drift.get("multivariate") or {}).items()
+            },
+            "performance": {
+                metric["name"] + (".estimated" if metric.get("estimated") else ""): metric["value"]
+                for metric in (result.get("performance") or {}).get("metrics", [])
+            },
         },
         "requested_at": datetime.now(UTC).isoformat(),
     }
@@ -153,9 +172,13 @@ def retrain_request(result: dict[str, Any], reason: str, check_id: int | None) -
 def retrain_reason(result: dict[str, Any]) -> str | None:
     """`drift` (dataset or multivariate drift), `performance` (a measured metric breached), or None."""
     drift = result.get("drift_result", {})
-    if drift.get("dataset", {}).get("dataset_drift") or any(test.get("drifted") for test in (drift.get("multivariate") or {}).values()):
+    if drift.get("dataset", {}).get("dataset_drift") or any(
+        test.get("drifted") for test in (drift.get("multivariate") or {}).values()
+    ):
         return "drift"
-    measured = [metric for metric in (result.get("performance") or {}).get("metrics", []) if not metric.get("estimated")]
+    measured = [
+        metric for metric in (result.get("performance") or {}).get("metrics", []) if not metric.get("estimated")
+    ]
     if any(metric.get("breached") for metric in measured):
         return "performance"
     return None

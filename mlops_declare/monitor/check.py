@@ -58,8 +58,9 @@ def load_model_reference(loaded: LoadedConfig, project_root: Path, ref: str | No
         package = registry.load(f"{version.name}:{version.version}")
     spec = json.loads((Path(package) / "model_spec.json").read_text(encoding="utf-8"))
     names = spec.get("class_names")
-    return ModelReference(version.name, version.version, load_reference_profile(package),
-                          [str(name) for name in names] if names else None)
+    return ModelReference(
+        version.name, version.version, load_reference_profile(package), [str(name) for name in names] if names else None
+    )
 
 
 def prediction_column(profile: ReferenceProfile) -> str | None:
@@ -74,7 +75,9 @@ def drift_of(profile: ReferenceProfile, window: Window, monitoring: MonitoringCo
     return check_drift(profile, window.table, monitoring, prediction_column=prediction_column(profile))
 
 
-def performance_of(loaded: LoadedConfig, project_root: Path, window: Window, class_names: list[str] | None) -> dict[str, Any] | None:
+def performance_of(
+    loaded: LoadedConfig, project_root: Path, window: Window, class_names: list[str] | None
+) -> dict[str, Any] | None:
     """Measured (labels joined on request id) and estimated performance, when `monitoring.performance` is set."""
     from mlops_declare.monitor.performance import check_performance, load_labels
 
@@ -90,7 +93,8 @@ def compact(drift: dict[str, Any]) -> dict[str, Any]:
     small = {key: value for key, value in drift.items() if key != "config"}
     # Only drifted columns keep their distributions (the report charts those).
     small["columns"] = [
-        {k: v for k, v in column.items() if k != "distribution" or column["drifted"]} for column in drift.get("columns", [])
+        {k: v for k, v in column.items() if k != "distribution" or column["drifted"]}
+        for column in drift.get("columns", [])
     ]
     if drift.get("prediction"):
         small["prediction"] = {k: v for k, v in drift["prediction"].items() if k != "distribution"}
@@ -143,7 +147,11 @@ def act(
     if record and check_id is not None:
         folder = home / REPORTS_FOLDER
         result["reports"] = {"json": str(folder / f"{check_id}.json"), "html": str(folder / f"{check_id}.html")}
-    result["alerts"] = fire_alerts(result, list(loaded.config.monitoring.alerts), project_root) if alerts and needs_attention(result) else []
+    result["alerts"] = (
+        fire_alerts(result, list(loaded.config.monitoring.alerts), project_root)
+        if alerts and needs_attention(result)
+        else []
+    )
     if record and check_id is not None:
         write_json_report(Path(result["reports"]["json"]), result)
         write_html_report(Path(result["reports"]["html"]), result, history)

@@ -59,13 +59,20 @@ def check_drift(
             message=f"{rows} current row(s), fewer than monitoring.window.min_rows = {config.window.min_rows}; no verdict",
             columns=[],
             signals=[],
-            dataset={"tested": 0, "drifted": 0, "drift_share": 0.0, "threshold": config.drift.drift_share,
-                     "dataset_drift": False, "correction": config.drift.correction},
+            dataset={
+                "tested": 0,
+                "drifted": 0,
+                "drift_share": 0.0,
+                "threshold": config.drift.drift_share,
+                "dataset_drift": False,
+                "correction": config.drift.correction,
+            },
             prediction=None,
             multivariate={},
             drift=False,
         )
         return result
+
     def check(name: str) -> dict[str, Any]:
         return _check_column(name, profile.columns[name], current.column(name), config, profile.rows)
 
@@ -77,7 +84,9 @@ def check_drift(
     _correct(checked, config)
     prediction = None
     if prediction_column is not None and profile.target is not None and prediction_column in current.column_names:
-        prediction = _check_column(prediction_column, profile.target, current.column(prediction_column), config, profile.rows)
+        prediction = _check_column(
+            prediction_column, profile.target, current.column(prediction_column), config, profile.rows
+        )
         prediction["column"] = "prediction"
         prediction["reference_column"] = profile.target.name
         _correct([prediction], config)
@@ -307,8 +316,15 @@ def _check_categorical(
     entry["unseen_share"] = unseen_share
     entry["unseen_categories"] = sorted(unseen, key=lambda value: -unseen[value])[:UNSEEN_LISTED]
     if unseen and unseen_share > config.drift.signals.unseen_share:
-        signals.append({"column": name, "kind": "unseen_categories", "value": unseen_share,
-                        "threshold": config.drift.signals.unseen_share, "categories": entry["unseen_categories"]})
+        signals.append(
+            {
+                "column": name,
+                "kind": "unseen_categories",
+                "value": unseen_share,
+                "threshold": config.drift.signals.unseen_share,
+                "categories": entry["unseen_categories"],
+            }
+        )
     entry["_signals"] = signals
     if present == 0 or not reference.counts:
         entry.update(status="no_values", message="no values on one side; see the missing-share signal")
@@ -332,9 +348,16 @@ def _check_categorical(
 def _missing_signal(name: str, reference: float, current: float, config: MonitoringConfig) -> list[dict[str, Any]]:
     change = current - reference
     if abs(change) > config.drift.signals.missing_share_change:
-        return [{"column": name, "kind": "missing_share_change", "value": change,
-                 "threshold": config.drift.signals.missing_share_change,
-                 "reference": reference, "current": current}]
+        return [
+            {
+                "column": name,
+                "kind": "missing_share_change",
+                "value": change,
+                "threshold": config.drift.signals.missing_share_change,
+                "reference": reference,
+                "current": current,
+            }
+        ]
     return []
 
 

@@ -27,7 +27,9 @@ MIN_ROWS = 20
 """Fewer rows on either side: the multivariate tests report `too_few_rows` instead of a verdict."""
 
 
-def encode(profile: ReferenceProfile, current: pa.Table, columns: Sequence[str], max_rows: int) -> tuple[np.ndarray, np.ndarray, list[bool]]:
+def encode(
+    profile: ReferenceProfile, current: pa.Table, columns: Sequence[str], max_rows: int
+) -> tuple[np.ndarray, np.ndarray, list[bool]]:
     """Reference sample rows and (at most `max_rows`) current rows as float matrices; categories as codes."""
     rng = np.random.default_rng(SEED)
     rows = current.num_rows
@@ -41,14 +43,18 @@ def encode(profile: ReferenceProfile, current: pa.Table, columns: Sequence[str],
         if isinstance(column, ImageColumn):
             continue
         if isinstance(column, NumericColumn):
-            reference.append(np.array([np.nan if value is None else value for value in column.sample], dtype=np.float64))
+            reference.append(
+                np.array([np.nan if value is None else value for value in column.sample], dtype=np.float64)
+            )
             values = table.column(name).cast(pa.float64()).to_numpy(zero_copy_only=False)
             present.append(np.where(np.isfinite(values), values, np.nan).astype(np.float64))
             numeric.append(True)
         elif isinstance(column, CategoricalColumn):
             codes = {value: index for index, value in enumerate(column.counts)}
             unseen = float(len(codes))
-            reference.append(np.array([np.nan if v is None else codes.get(v, unseen) for v in column.sample], dtype=np.float64))
+            reference.append(
+                np.array([np.nan if v is None else codes.get(v, unseen) for v in column.sample], dtype=np.float64)
+            )
             strings = table.column(name).cast(pa.string()).to_pylist()
             present.append(np.array([np.nan if v is None else codes.get(v, unseen) for v in strings], dtype=np.float64))
             numeric.append(False)
@@ -84,7 +90,9 @@ def domain_classifier(reference: np.ndarray, current: np.ndarray, config: Multiv
         return {**result, "status": "too_few_rows", "score": None, "threshold": None, "drifted": False}
     from threadpoolctl import threadpool_limits
 
-    model = HistGradientBoostingClassifier(max_iter=60, max_leaf_nodes=15, learning_rate=0.1, early_stopping=False, random_state=SEED)
+    model = HistGradientBoostingClassifier(
+        max_iter=60, max_leaf_nodes=15, learning_rate=0.1, early_stopping=False, random_state=SEED
+    )
     # OpenMP threads on a busy machine spin against each other: one thread is 10-50x faster here.
     with threadpool_limits(limits=1):
         model.fit(features[train], labels[train])
@@ -102,18 +110,32 @@ def domain_classifier(reference: np.ndarray, current: np.ndarray, config: Multiv
     threshold = float(np.quantile(permuted, 1 - settings.alpha))
     p_value = float((1 + np.count_nonzero(permuted >= observed)) / (1 + permuted.size))
     drifted = observed > threshold and observed >= settings.min_auroc
-    return {**result, "status": "tested", "score": observed, "threshold": threshold, "p_value": p_value,
-            "drifted": bool(drifted), "held_out_rows": int(test.size)}
+    return {
+        **result,
+        "status": "tested",
+        "score": observed,
+        "threshold": threshold,
+        "p_value": p_value,
+        "drifted": bool(drifted),
+        "held_out_rows": int(test.size),
+    }
 
 
-def reconstruction_error(reference: np.ndarray, current: np.ndarray, numeric: list[bool], config: Multivariate) -> dict[str, Any]:
+def reconstruction_error(
+    reference: np.ndarray, current: np.ndarray, numeric: list[bool], config: Multivariate
+) -> dict[str, Any]:
     """PCA reconstruction error of the current rows against reference chunks' band."""
     settings = config.reconstruction
     result: dict[str, Any] = {"method": "reconstruction_error", "score_kind": "error"}
     mask = np.array(numeric, dtype=bool)
     if mask.sum() < 2 or reference.shape[0] < max(MIN_ROWS, settings.chunks * 2) or current.shape[0] < MIN_ROWS:
-        return {**result, "status": "too_few_rows" if mask.sum() >= 2 else "too_few_columns", "score": None,
-                "threshold": None, "drifted": False}
+        return {
+            **result,
+            "status": "too_few_rows" if mask.sum() >= 2 else "too_few_columns",
+            "score": None,
+            "threshold": None,
+            "drifted": False,
+        }
     ref, cur = reference[:, mask], current[:, mask]
     mean = np.nanmean(np.where(np.isfinite(ref), ref, np.nan), axis=0)
     mean = np.where(np.isfinite(mean), mean, 0.0)
@@ -138,12 +160,21 @@ def reconstruction_error(reference: np.ndarray, current: np.ndarray, numeric: li
     low = float(chunk_errors.mean() - settings.sigmas * chunk_errors.std())
     high = float(chunk_errors.mean() + settings.sigmas * chunk_errors.std())
     observed = float(np.mean(errors(cur_z)))
-    return {**result, "status": "tested", "score": observed, "threshold": high, "lower_threshold": low,
-            "components": components, "reference_error": float(chunk_errors.mean()),
-            "drifted": bool(observed > high or observed < low)}
+    return {
+        **result,
+        "status": "tested",
+        "score": observed,
+        "threshold": high,
+        "lower_threshold": low,
+        "components": components,
+        "reference_error": float(chunk_errors.mean()),
+        "drifted": bool(observed > high or observed < low),
+    }
 
 
-def check_multivariate(profile: ReferenceProfile, current: pa.Table, columns: Sequence[str], config: Multivariate) -> dict[str, Any]:
+def check_multivariate(
+    profile: ReferenceProfile, current: pa.Table, columns: Sequence[str], config: Multivariate
+) -> dict[str, Any]:
     """Both multivariate tests, each only when enabled; {} when neither is."""
     if not (config.domain_classifier.enabled or config.reconstruction.enabled):
         return {}

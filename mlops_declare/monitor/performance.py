@@ -18,8 +18,16 @@ import pyarrow as pa
 from mlops_declare.config.monitoring import FileLabels, Performance, SqlLabels
 from mlops_declare.monitor.errors import MonitoringError
 
-HIGHER_IS_BETTER = {"accuracy": True, "f1": True, "auroc": True, "precision": True, "recall": True, "r2": True,
-                    "mse": False, "mae": False}
+HIGHER_IS_BETTER = {
+    "accuracy": True,
+    "f1": True,
+    "auroc": True,
+    "precision": True,
+    "recall": True,
+    "r2": True,
+    "mse": False,
+    "mae": False,
+}
 
 
 def load_labels(labels: FileLabels | SqlLabels, project_root: Path) -> pa.Table:
@@ -39,10 +47,16 @@ def load_labels(labels: FileLabels | SqlLabels, project_root: Path) -> pa.Table:
         engine = sqlalchemy.create_engine(labels.url)
         try:
             with engine.connect() as connection:
-                table_ref = sqlalchemy.table(labels.table, sqlalchemy.column(labels.id_column), sqlalchemy.column(labels.label_column))
-                rows = connection.execute(sqlalchemy.select(table_ref.c[labels.id_column], table_ref.c[labels.label_column])).all()
+                table_ref = sqlalchemy.table(
+                    labels.table, sqlalchemy.column(labels.id_column), sqlalchemy.column(labels.label_column)
+                )
+                rows = connection.execute(
+                    sqlalchemy.select(table_ref.c[labels.id_column], table_ref.c[labels.label_column])
+                ).all()
         except sqlalchemy.exc.SQLAlchemyError as exc:
-            raise MonitoringError(f"monitoring.performance.labels: cannot read table {labels.table!r}: {str(exc).splitlines()[0]}") from None
+            raise MonitoringError(
+                f"monitoring.performance.labels: cannot read table {labels.table!r}: {str(exc).splitlines()[0]}"
+            ) from None
         finally:
             engine.dispose()
         table = pa.table({labels.id_column: [row[0] for row in rows], labels.label_column: [row[1] for row in rows]})
@@ -50,7 +64,9 @@ def load_labels(labels: FileLabels | SqlLabels, project_root: Path) -> pa.Table:
     for name in (labels.id_column, labels.label_column):
         if name not in table.column_names:
             raise MonitoringError(f"{where}: no column {name!r}; columns: {', '.join(table.column_names)}")
-    return pa.table({"request_id": _strings(table.column(labels.id_column)), "label": _strings(table.column(labels.label_column))})
+    return pa.table(
+        {"request_id": _strings(table.column(labels.id_column)), "label": _strings(table.column(labels.label_column))}
+    )
 
 
 def _strings(column: pa.ChunkedArray) -> pa.Array:
@@ -72,7 +88,9 @@ def confidence_estimate(window: pa.Table) -> float | None:
         if rows:
             return float(np.mean([max(row) for row in rows]))
     if "prediction_value" in window.column_names and "prediction" in window.column_names:
-        values = np.asarray(window.column("prediction_value").cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+        values = np.asarray(
+            window.column("prediction_value").cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64
+        )
         values = values[np.isfinite(values)]
         if values.size:
             return float(np.mean(values))
@@ -83,13 +101,17 @@ def check_performance(
     window: pa.Table, labels: pa.Table | None, class_names: list[str] | None, config: Performance
 ) -> dict[str, Any]:
     """Measured metrics on the labelled rows of the window, and the confidence-based estimate."""
-    classification = bool(class_names) or ("prediction" in window.column_names and window.column("prediction").null_count < window.num_rows)
+    classification = bool(class_names) or (
+        "prediction" in window.column_names and window.column("prediction").null_count < window.num_rows
+    )
     metrics: list[dict[str, Any]] = []
     result: dict[str, Any] = {"window_rows": window.num_rows, "labelled_rows": 0, "metrics": metrics}
     if classification and config.estimate:
         estimate = confidence_estimate(window)
         if estimate is not None:
-            metrics.append(_judged("accuracy", estimate, config, estimated=True, rows=window.num_rows, metric="accuracy"))
+            metrics.append(
+                _judged("accuracy", estimate, config, estimated=True, rows=window.num_rows, metric="accuracy")
+            )
     if labels is None or labels.num_rows == 0 or "request_id" not in window.column_names:
         result["message"] = "no labels for this window yet"
         return result
@@ -109,7 +131,11 @@ def check_performance(
     if joined.num_rows == 0:
         result["message"] = "labels arrived, but none for this window's requests yet"
         return result
-    measured = _classification_metrics(joined, class_names, config.metric) if classification else _regression_metrics(joined, config.metric)
+    measured = (
+        _classification_metrics(joined, class_names, config.metric)
+        if classification
+        else _regression_metrics(joined, config.metric)
+    )
     for name, value in measured.items():
         metrics.append(_judged(name, value, config, estimated=False, rows=joined.num_rows, metric=config.metric))
     return result
@@ -123,7 +149,14 @@ def _judged(name: str, value: float, config: Performance, estimated: bool, rows:
             threshold, breached = config.min, value < config.min
         elif config.max is not None:
             threshold, breached = config.max, value > config.max
-    return {"name": name, "value": value, "threshold": threshold, "breached": bool(breached), "estimated": estimated, "rows": rows}
+    return {
+        "name": name,
+        "value": value,
+        "threshold": threshold,
+        "breached": bool(breached),
+        "estimated": estimated,
+        "rows": rows,
+    }
 
 
 def _classification_metrics(joined: pa.Table, class_names: list[str] | None, metric: str) -> dict[str, float]:
@@ -136,7 +169,9 @@ def _classification_metrics(joined: pa.Table, class_names: list[str] | None, met
     index = {name: position for position, name in enumerate(names)}
     keep = [i for i, label in enumerate(labels) if label in index and predictions[i] in index]
     if not keep:
-        raise MonitoringError(f"no label matches the model's classes {names[:10]}; check monitoring.performance.labels.label_column")
+        raise MonitoringError(
+            f"no label matches the model's classes {names[:10]}; check monitoring.performance.labels.label_column"
+        )
     predicted = torch.tensor([index[predictions[i]] for i in keep])
     target = torch.tensor([index[str(labels[i])] for i in keep])
     classes = max(len(names), 2)
@@ -154,7 +189,9 @@ def _classification_metrics(joined: pa.Table, class_names: list[str] | None, met
         if metric == "f1":
             values["f1"] = float(tc.multiclass_f1_score(predicted, target, num_classes=classes, average="macro"))
         elif metric == "precision":
-            values["precision"] = float(tc.multiclass_precision(predicted, target, num_classes=classes, average="macro"))
+            values["precision"] = float(
+                tc.multiclass_precision(predicted, target, num_classes=classes, average="macro")
+            )
         elif metric == "recall":
             values["recall"] = float(tc.multiclass_recall(predicted, target, num_classes=classes, average="macro"))
     if metric == "auroc" and "probabilities" in joined.column_names:
@@ -171,11 +208,15 @@ def _regression_metrics(joined: pa.Table, metric: str) -> dict[str, float]:
     import torch
     from torchmetrics.functional import mean_absolute_error, mean_squared_error, r2_score
 
-    predicted = np.asarray(joined.column("prediction_value").cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+    predicted = np.asarray(
+        joined.column("prediction_value").cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64
+    )
     try:
         target = np.array([float(value) for value in joined.column("label").to_pylist()], dtype=np.float64)
     except ValueError:
-        raise MonitoringError("regression labels must be numbers; check monitoring.performance.labels.label_column") from None
+        raise MonitoringError(
+            "regression labels must be numbers; check monitoring.performance.labels.label_column"
+        ) from None
     keep = np.isfinite(predicted) & np.isfinite(target)
     p, t = torch.from_numpy(predicted[keep]), torch.from_numpy(target[keep])
     values = {"mse": float(mean_squared_error(p, t)), "mae": float(mean_absolute_error(p, t))}

@@ -40,7 +40,9 @@ def dataset_profile(dataset_dir: Path, drift: DriftConfig) -> ReferenceProfile:
     target_kind = "categorical" if metadata.get("task_hint") in ("binary", "multiclass") else "numeric"
     max_categories = int(metadata.get("config", {}).get("preprocessing", {}).get("max_categories", 1000))
     table = pq.read_table(dataset_dir / "train.parquet")
-    return profile_table(table, kinds, target, target_kind if target else None, max_categories, drift.bins, drift.sample_size, shapes)
+    return profile_table(
+        table, kinds, target, target_kind if target else None, max_categories, drift.bins, drift.sample_size, shapes
+    )
 
 
 def package_reference_profile(dataset_dir: Path, package_dir: Path, drift: DriftConfig) -> Path:
@@ -65,7 +67,9 @@ def read_table(path: str | Path) -> pa.Table:
             # Text columns stay dictionary-encoded: decoding a million strings per column costs
             # more than every statistic computed on them.
             schema = pq.read_schema(path)
-            text = [field.name for field in schema if pa.types.is_string(field.type) or pa.types.is_large_string(field.type)]
+            text = [
+                field.name for field in schema if pa.types.is_string(field.type) or pa.types.is_large_string(field.type)
+            ]
             return pq.read_table(path, read_dictionary=text or None)
         if path.suffix.lower() in (".csv", ".txt", ".tsv"):
             from pyarrow import csv
@@ -86,14 +90,21 @@ def column_kinds(table: pa.Table, columns: list[str] | None = None) -> dict[str,
         kind_of = field.type
         if pa.types.is_integer(kind_of) or pa.types.is_floating(kind_of) or pa.types.is_decimal(kind_of):
             kinds[field.name] = "numeric"
-        elif pa.types.is_string(kind_of) or pa.types.is_large_string(kind_of) or pa.types.is_boolean(kind_of) or pa.types.is_dictionary(kind_of):
+        elif (
+            pa.types.is_string(kind_of)
+            or pa.types.is_large_string(kind_of)
+            or pa.types.is_boolean(kind_of)
+            or pa.types.is_dictionary(kind_of)
+        ):
             kinds[field.name] = "categorical"
         elif pa.types.is_null(kind_of):
             kinds[field.name] = "numeric"
     return kinds
 
 
-def file_profile(path: str | Path, drift: DriftConfig, columns: list[str] | None = None, exclude: tuple[str, ...] = ()) -> ReferenceProfile:
+def file_profile(
+    path: str | Path, drift: DriftConfig, columns: list[str] | None = None, exclude: tuple[str, ...] = ()
+) -> ReferenceProfile:
     """The reference profile of a Parquet/CSV file (every numeric and categorical column)."""
     table = read_table(path)
     kinds = {name: kind for name, kind in column_kinds(table, columns).items() if name not in exclude}

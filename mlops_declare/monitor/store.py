@@ -98,7 +98,9 @@ class MonitoringStore:
                 connection.execute(insert(MonitoringMetric), [{"check_id": check_id, **metric} for metric in metrics])
         return int(check_id)
 
-    def history(self, model_name: str | None = None, column: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    def history(
+        self, model_name: str | None = None, column: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
         """Past checks, newest first: the verdict and, per check, every column's test (or only `column`'s)."""
         checks_table = MonitoringCheck.__table__
         query = select(checks_table).order_by(desc(checks_table.c.id)).limit(limit)
@@ -119,15 +121,22 @@ class MonitoringStore:
                 by_check.setdefault(entry.pop("check_id"), []).append(entry)
             metrics_table = MonitoringMetric.__table__
             metrics_by_check: dict[int, list[dict[str, Any]]] = {}
-            for row in connection.execute(select(metrics_table).where(metrics_table.c.check_id.in_(ids)).order_by(metrics_table.c.id)):
+            for row in connection.execute(
+                select(metrics_table).where(metrics_table.c.check_id.in_(ids)).order_by(metrics_table.c.id)
+            ):
                 entry = dict(row._mapping)
                 metrics_by_check.setdefault(entry.pop("check_id"), []).append(entry)
         history = []
         for check in checks:
             if column is not None and check["id"] not in by_check:
                 continue
-            check["columns"] = [{key: value for key, value in entry.items() if key != "id"} for entry in by_check.get(check["id"], [])]
-            check["metrics"] = [{key: value for key, value in entry.items() if key != "id"} for entry in metrics_by_check.get(check["id"], [])]
+            check["columns"] = [
+                {key: value for key, value in entry.items() if key != "id"} for entry in by_check.get(check["id"], [])
+            ]
+            check["metrics"] = [
+                {key: value for key, value in entry.items() if key != "id"}
+                for entry in metrics_by_check.get(check["id"], [])
+            ]
             for key in ("window_start", "window_end", "created_at"):
                 check[key] = check[key].isoformat() if check[key] is not None else None
             history.append(check)
@@ -136,7 +145,12 @@ class MonitoringStore:
     def last_retrain_request(self, model_name: str) -> datetime | None:
         """When a check of this model last asked for a retrain (for the minimum interval between them)."""
         table = MonitoringCheck.__table__
-        query = select(table.c.verdict, table.c.created_at).where(table.c.model_name == model_name).order_by(desc(table.c.id)).limit(200)
+        query = (
+            select(table.c.verdict, table.c.created_at)
+            .where(table.c.model_name == model_name)
+            .order_by(desc(table.c.id))
+            .limit(200)
+        )
         with read_transaction(self.engine) as connection:
             for verdict, created in connection.execute(query):
                 if isinstance(verdict, dict) and verdict.get("retrain_requested"):
@@ -163,12 +177,30 @@ def _metrics(result: dict[str, Any]) -> list[dict[str, Any]]:
     drift = result.get("drift_result", result)
     metrics: list[dict[str, Any]] = []
     for name, test in (drift.get("multivariate") or {}).items():
-        metrics.append({"name": f"multivariate.{name}", "value": test.get("score"), "threshold": test.get("threshold"),
-                        "breached": bool(test.get("drifted")), "estimated": False,
-                        "details": {key: value for key, value in test.items() if key not in ("score", "threshold", "drifted")}})
+        metrics.append(
+            {
+                "name": f"multivariate.{name}",
+                "value": test.get("score"),
+                "threshold": test.get("threshold"),
+                "breached": bool(test.get("drifted")),
+                "estimated": False,
+                "details": {key: value for key, value in test.items() if key not in ("score", "threshold", "drifted")},
+            }
+        )
     performance = result.get("performance") or {}
     for entry in performance.get("metrics", []):
-        metrics.append({"name": f"performance.{entry['name']}", "value": entry.get("value"), "threshold": entry.get("threshold"),
-                        "breached": bool(entry.get("breached")), "estimated": bool(entry.get("estimated")),
-                        "details": {key: value for key, value in entry.items() if key not in ("name", "value", "threshold", "breached", "estimated")}})
+        metrics.append(
+            {
+                "name": f"performance.{entry['name']}",
+                "value": entry.get("value"),
+                "threshold": entry.get("threshold"),
+                "breached": bool(entry.get("breached")),
+                "estimated": bool(entry.get("estimated")),
+                "details": {
+                    key: value
+                    for key, value in entry.items()
+                    if key not in ("name", "value", "threshold", "breached", "estimated")
+                },
+            }
+        )
     return metrics

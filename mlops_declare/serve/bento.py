@@ -18,8 +18,19 @@ if TYPE_CHECKING:
     from mlops_declare.registry import ModelVersion, Registry
 
 RUNTIME_REQUIREMENTS = (
-    "bentoml", "torch", "numpy", "pyarrow", "pydantic", "safetensors", "sqlalchemy", "alembic",
-    "fsspec", "omegaconf", "hydra-core", "prometheus-client", "psycopg",
+    "bentoml",
+    "torch",
+    "numpy",
+    "pyarrow",
+    "pydantic",
+    "safetensors",
+    "sqlalchemy",
+    "alembic",
+    "fsspec",
+    "omegaconf",
+    "hydra-core",
+    "prometheus-client",
+    "psycopg",
 )
 """What the served bento imports (mlops_declare travels as source inside the bento)."""
 
@@ -85,8 +96,19 @@ def build_bento(loaded: LoadedConfig, project_root: str | Path, ref: str | None 
         try:
             bento = bentoml.bentos.get(tag)
         except bentoml.exceptions.NotFound:
-            bento = _build(loaded, root, plan, reference, record, registry, version_tag, BUNDLED_PACKAGE, RUNTIME_FILE, render_outputs,
-                           resolve_store_urls)
+            bento = _build(
+                loaded,
+                root,
+                plan,
+                reference,
+                record,
+                registry,
+                version_tag,
+                BUNDLED_PACKAGE,
+                RUNTIME_FILE,
+                render_outputs,
+                resolve_store_urls,
+            )
         try:
             registry.record_deployment(record.ref, f"bento:{bento.tag}", "built", details={"path": str(bento.path)})
         except MlopsDeclareError as exc:
@@ -136,7 +158,9 @@ def _build(
         (context / runtime_name).write_text(json.dumps(runtime, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         (context / "requirements.txt").write_text(pinned_requirements(), encoding="utf-8")
         package_source = Path(__file__).resolve().parent.parent
-        shutil.copytree(package_source, context / "mlops_declare", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        shutil.copytree(
+            package_source, context / "mlops_declare", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+        )
         bentofile = {
             "service": f"service:{spec.class_name}",
             "labels": {

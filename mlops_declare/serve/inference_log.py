@@ -122,7 +122,9 @@ class InferenceLogWriter:
             by_day.setdefault(row["timestamp"].strftime("%Y-%m-%d"), []).append(row)
         for day, day_rows in by_day.items():
             try:
-                parts.setdefault(day, []).append(pa.Table.from_pylist([dict(row) for row in day_rows], schema=self.schema()))
+                parts.setdefault(day, []).append(
+                    pa.Table.from_pylist([dict(row) for row in day_rows], schema=self.schema())
+                )
             except Exception:
                 LOGGER.exception("inference log: could not convert %d rows for %s", len(day_rows), day)
                 self._count_dropped(len(day_rows))

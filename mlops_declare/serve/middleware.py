@@ -66,11 +66,17 @@ class ServiceGuard:
         limit = self.spec.limits.max_body_bytes
         declared = headers.get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
-            await respond(send, 413, {"error": f"request body is larger than serving.limits.max_body_bytes ({limit} bytes)"})
+            await respond(
+                send, 413, {"error": f"request body is larger than serving.limits.max_body_bytes ({limit} bytes)"}
+            )
             return
         if self.in_flight >= self.max_in_flight:
             await respond(
-                send, 429, {"error": f"more than serving.limits.max_concurrency ({self.spec.limits.max_concurrency}) requests in flight"},
+                send,
+                429,
+                {
+                    "error": f"more than serving.limits.max_concurrency ({self.spec.limits.max_concurrency}) requests in flight"
+                },
                 {"Retry-After": "1"},
             )
             return
@@ -79,7 +85,11 @@ class ServiceGuard:
             if declared is None:
                 body = await self._read_limited(receive, limit)
                 if body is None:
-                    await respond(send, 413, {"error": f"request body is larger than serving.limits.max_body_bytes ({limit} bytes)"})
+                    await respond(
+                        send,
+                        413,
+                        {"error": f"request body is larger than serving.limits.max_body_bytes ({limit} bytes)"},
+                    )
                     return
                 receive = _replay(body, receive)
             await self.app(scope, receive, send)

@@ -93,7 +93,10 @@ class ServedVersion:
         """Per-row prediction dicts (class name, its probability, all probabilities; or the value)."""
         rows: list[dict[str, Any]] = []
         if self.task == "regression":
-            return [{"prediction": value, "probability": None, "probabilities": None} for value in outputs.reshape(-1).tolist()]
+            return [
+                {"prediction": value, "probability": None, "probabilities": None}
+                for value in outputs.reshape(-1).tolist()
+            ]
         names = self.class_names or []
         binary = self.task == "binary"
         for value in (outputs.reshape(-1) if binary else outputs).tolist():  # Python floats for the whole batch at once
@@ -104,7 +107,9 @@ class ServedVersion:
                 {
                     "prediction": label,
                     "probability": probabilities[best],
-                    "probabilities": dict(zip(names or [str(i) for i in range(len(probabilities))], probabilities, strict=False)),
+                    "probabilities": dict(
+                        zip(names or [str(i) for i in range(len(probabilities))], probabilities, strict=False)
+                    ),
                 }
             )
         return rows
@@ -230,7 +235,9 @@ class Batcher:
     Longer passes run in the inference thread so the event loop keeps parsing requests meanwhile.
     """
 
-    def __init__(self, executor: ThreadPoolExecutor, enabled: bool, max_rows: int, max_latency_s: float, on_batch: Any) -> None:
+    def __init__(
+        self, executor: ThreadPoolExecutor, enabled: bool, max_rows: int, max_latency_s: float, on_batch: Any
+    ) -> None:
         self.executor = executor
         self.enabled = enabled
         self.max_rows = max_rows
@@ -480,8 +487,13 @@ class Runtime:
         except MlopsDeclareError as exc:
             self.refused.add((record.name, record.version))
             self.metrics.swaps.labels("refused").inc()
-            LOGGER.error("refused %s for %s: %s; still serving %s", record.ref, reference, exc,
-                         f"{current.name}:{current.version}" if current else "nothing")
+            LOGGER.error(
+                "refused %s for %s: %s; still serving %s",
+                record.ref,
+                reference,
+                exc,
+                f"{current.name}:{current.version}" if current else "nothing",
+            )
             self._record(record.ref, "refused")
             return
         self._install(variant, served, record=True)
@@ -499,8 +511,13 @@ class Runtime:
         self.metrics.served_version.labels(served.name, label).set(served.version)
         if previous is not None:
             self.metrics.swaps.labels("swapped").inc()
-        LOGGER.info("serving %s:%s as %s (was %s)", served.name, served.version, variant,
-                    f"{previous.name}:{previous.version}" if previous else "nothing")
+        LOGGER.info(
+            "serving %s:%s as %s (was %s)",
+            served.name,
+            served.version,
+            variant,
+            f"{previous.name}:{previous.version}" if previous else "nothing",
+        )
         if record:
             self._record(f"{served.name}:{served.version}", "serving")
 
@@ -509,7 +526,10 @@ class Runtime:
         try:
             with open_registry(self.project_root, self.here, read_only=False) as registry:
                 registry.record_deployment(
-                    ref, f"service:{self.spec.name}@{self.host}", status, actor=f"service:{self.spec.name}",
+                    ref,
+                    f"service:{self.spec.name}@{self.host}",
+                    status,
+                    actor=f"service:{self.spec.name}",
                     details={"reference": self.reference, "pid": os.getpid()},
                 )
         except Exception as exc:  # a read-only registry or a transient error must not stop serving
@@ -562,12 +582,18 @@ class Runtime:
             outputs = await self._batchers["primary" if variant == "primary" else "candidate"].run(answering, records)
         except MlopsDeclareError as exc:
             self.metrics.requests.labels(endpoint, "400").inc()
-            return RequestOutcome(400, {"error": str(exc), "detail": [{"loc": [endpoint], "msg": str(exc), "type": "value_error"}]}, headers)
+            return RequestOutcome(
+                400,
+                {"error": str(exc), "detail": [{"loc": [endpoint], "msg": str(exc), "type": "value_error"}]},
+                headers,
+            )
         answers = answering.answers(outputs)
         latency_ms = (time.perf_counter() - started) * 1000.0
         self._count(endpoint, answering, variant, records, answers)
         self._child(self.metrics.latency, endpoint).observe(latency_ms / 1000.0)
-        sampled = self.log is not None and (self.spec.log_sample_rate >= 1.0 or self._random.random() < self.spec.log_sample_rate)
+        sampled = self.log is not None and (
+            self.spec.log_sample_rate >= 1.0 or self._random.random() < self.spec.log_sample_rate
+        )
         if sampled:
             self.log.submit(self._rows(request_id, arrived, answering, variant, True, latency_ms, records, answers))
         if rollout.strategy == "shadow" and candidate is not None:
@@ -575,7 +601,9 @@ class Runtime:
         body = {"model": answering.name, "version": answering.version, "request_id": request_id, "predictions": answers}
         return RequestOutcome(200, body, headers)
 
-    async def _shadow(self, candidate: ServedVersion, records: list[dict[str, Any]], request_id: str, arrived: datetime, sampled: bool) -> None:
+    async def _shadow(
+        self, candidate: ServedVersion, records: list[dict[str, Any]], request_id: str, arrived: datetime, sampled: bool
+    ) -> None:
         """The candidate sees the same request; its answer is logged, never returned."""
         started = time.perf_counter()
         try:
@@ -597,7 +625,14 @@ class Runtime:
             child = self._children[key] = metric.labels(*labels)
         return child
 
-    def _count(self, endpoint: str, served: ServedVersion, variant: str, records: list[dict[str, Any]], answers: list[dict[str, Any]]) -> None:
+    def _count(
+        self,
+        endpoint: str,
+        served: ServedVersion,
+        variant: str,
+        records: list[dict[str, Any]],
+        answers: list[dict[str, Any]],
+    ) -> None:
         from collections import Counter
 
         metrics = self.metrics
@@ -664,16 +699,25 @@ class Runtime:
             "reference": reference,
             "stage": reference.split("@", 1)[1] if "@" in reference else None,
             "features": [
-                {"name": f.name, "type": f.type, "optional": f.optional, "categories": list(f.categories) if f.categories else None,
-                 "shape": list(f.shape) if f.shape else None}
+                {
+                    "name": f.name,
+                    "type": f.type,
+                    "optional": f.optional,
+                    "categories": list(f.categories) if f.categories else None,
+                    "shape": list(f.shape) if f.shape else None,
+                }
                 for f in self.features()
             ],
             "class_names": primary.class_names,
             "metrics": primary.metrics,
             "config_fingerprint": self.config_fingerprint,
-            "candidate": None if candidate is None else {
-                "strategy": self.spec.rollout.strategy, "reference": self.spec.rollout.candidate,
-                "name": candidate.name, "version": candidate.version,
+            "candidate": None
+            if candidate is None
+            else {
+                "strategy": self.spec.rollout.strategy,
+                "reference": self.spec.rollout.candidate,
+                "name": candidate.name,
+                "version": candidate.version,
             },
         }
 
@@ -715,7 +759,9 @@ def columns_to_records(columns: Mapping[str, Sequence[Any] | None], max_rows: in
     count = max(lengths.values())
     short = sorted(name for name, length in lengths.items() if length != count)
     if short:
-        raise ValueError(f"columns {', '.join(repr(name) for name in short)} have fewer values than the longest column ({count})")
+        raise ValueError(
+            f"columns {', '.join(repr(name) for name in short)} have fewer values than the longest column ({count})"
+        )
     if count > max_rows:
         raise ValueError(f"{count} rows is more than serving.limits.max_rows ({max_rows})")
     return [{name: (given[name][index] if name in given else None) for name in columns} for index in range(count)]

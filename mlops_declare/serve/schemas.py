@@ -45,4 +45,6 @@ class Metadata(BaseModel):
     class_names: list[str] | None
     metrics: dict[str, Any]
     config_fingerprint: str
-    candidate: dict[str, Any] | None = Field(default=None, description="Canary or shadow candidate, when a rollout runs")
+    candidate: dict[str, Any] | None = Field(
+        default=None, description="Canary or shadow candidate, when a rollout runs"
+    )

@@ -21,7 +21,9 @@ async def answer_columns(runtime: Runtime, columns: dict[str, Any], ctx: Any) ->
     try:
         records = columns_to_records(columns, runtime.spec.limits.max_rows)
     except ValueError as exc:
-        outcome = RequestOutcome(400, {"error": str(exc), "detail": [{"loc": ["columns"], "msg": str(exc), "type": "value_error"}]})
+        outcome = RequestOutcome(
+            400, {"error": str(exc), "detail": [{"loc": ["columns"], "msg": str(exc), "type": "value_error"}]}
+        )
         return _response(outcome, ctx)
     return await answer(runtime, "predict_batch", records, ctx)
 
@@ -97,7 +99,10 @@ def _typed_models(features: list[FeatureSpec], max_rows: int) -> tuple[type[Any]
         value: Any = {"numeric": StrictFloat, "categorical": str}.get(feature.type, list[Any])
         if feature.optional:
             record_fields[name] = (value | None, Field(default=None, alias=feature.name))
-            column_fields[name] = (list[value | None] | None, Field(default=None, alias=feature.name, max_length=max_rows))
+            column_fields[name] = (
+                list[value | None] | None,
+                Field(default=None, alias=feature.name, max_length=max_rows),
+            )
         else:
             record_fields[name] = (value, Field(alias=feature.name))
             column_fields[name] = (list[value], Field(alias=feature.name, max_length=max_rows))

@@ -184,7 +184,11 @@ def run_pipeline(
     skipped: dict[str, str] = {}
     for name in steps:
         step = declaration(name)
-        held = [producer for producer in producers_of(step, STEPS) if producer in skipped or producer in _closed_gates(results)]
+        held = [
+            producer
+            for producer in producers_of(step, STEPS)
+            if producer in skipped or producer in _closed_gates(results)
+        ]
         if held:
             skipped[name] = skipped.get(held[0]) or f"gate {held[0]!r} said no ({declaration(held[0]).gate}: false)"
             if on_step is not None:

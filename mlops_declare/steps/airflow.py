@@ -89,7 +89,11 @@ def trigger_of(context: Mapping[str, Any]) -> dict[str, Any] | None:
 
 
 def run_task(
-    name: str, snapshot: Mapping[str, Any], project_root: str | Path, upstream: tuple[str, ...], context: Mapping[str, Any]
+    name: str,
+    snapshot: Mapping[str, Any],
+    project_root: str | Path,
+    upstream: tuple[str, ...],
+    context: Mapping[str, Any],
 ) -> dict[str, Any]:
     """Pull the producers' results from XCom, run the step, push its result, fill the task's Asset events."""
     task_instance = context["ti"]
@@ -97,7 +101,9 @@ def run_task(
     for producer in upstream:
         value = task_instance.xcom_pull(task_ids=producer, key=RESULT_KEY)
         if value is None:
-            raise StepError(f"task {name!r}: no result from upstream task {producer!r} in this DAG run (XCom key {RESULT_KEY!r})")
+            raise StepError(
+                f"task {name!r}: no result from upstream task {producer!r} in this DAG run (XCom key {RESULT_KEY!r})"
+            )
         results[producer] = value
     logical_date, source = logical_date_of(context)
     result = run_from_snapshot(

@@ -60,7 +60,11 @@ def validate_data(context: StepContext) -> dict[str, Any]:
         "fingerprint": prepared.fingerprint,
         "outcome": report["outcome"],
         "expectations": outcomes,
-        "warnings": [f"{entry['config_path']} {entry['kind']}" for entry in report["expectations"] if entry["outcome"] == "warned"],
+        "warnings": [
+            f"{entry['config_path']} {entry['kind']}"
+            for entry in report["expectations"]
+            if entry["outcome"] == "warned"
+        ],
         "quarantined_rows": report["rows"]["quarantined"],
         "report_path": context.relative(prepared.report_path),
         "dataset_dir": context.relative(prepared.directory),

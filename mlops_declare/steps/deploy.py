@@ -45,7 +45,6 @@ def deploy(context: StepContext) -> dict[str, Any]:
     }
 
 
-
 def _holder(context: StepContext, reference: str) -> int | None:
     """The version `reference` names now, or None when nothing holds its label."""
     from mlops_declare.registry import NotFoundError, Registry

@@ -55,7 +55,9 @@ def _current_file(trigger: Any) -> str | None:
     if current is None:
         return None
     if not isinstance(current, str) or not current:
-        raise StepError(f"the run's conf: {CURRENT_FILE_KEY!r} must be a path to a Parquet or CSV file, got {current!r}")
+        raise StepError(
+            f"the run's conf: {CURRENT_FILE_KEY!r} must be a path to a Parquet or CSV file, got {current!r}"
+        )
     return current
 
 
@@ -75,8 +77,12 @@ def collect_window(context: StepContext) -> dict[str, Any]:
             context.home, model.name, None, context.loaded.config.monitoring.window.size_rows
         )
     except MonitoringError as exc:
-        return {"model": model.to_json(), "window": {"source": "inference log", "start": None, "end": None, "rows": 0},
-                "current_file": None, "message": str(exc)}
+        return {
+            "model": model.to_json(),
+            "window": {"source": "inference log", "start": None, "end": None, "rows": 0},
+            "current_file": None,
+            "message": str(exc),
+        }
     return {"model": model.to_json(), "window": window.to_json(), "current_file": None}
 
 
@@ -85,18 +91,35 @@ def check_drift(context: StepContext) -> dict[str, Any]:
     from mlops_declare.monitor.check import compact, drift_of, load_model_reference
 
     collected = _collected(context)
-    model = load_model_reference(context.loaded, context.project_root, f"{collected['model']['name']}:{collected['model']['version']}")
+    model = load_model_reference(
+        context.loaded, context.project_root, f"{collected['model']['name']}:{collected['model']['version']}"
+    )
     window = _window(context, collected)
     monitoring = context.loaded.config.monitoring
     if window.table.num_rows < monitoring.window.min_rows:
         from mlops_declare.monitor.drift import DRIFT_FORMAT
 
-        drift: dict[str, Any] = {"format": DRIFT_FORMAT, "status": "insufficient_data", "current": {"rows": window.table.num_rows},
-                 "reference": {"rows": model.profile.rows},
-                 "message": f"{window.table.num_rows} row(s), fewer than monitoring.window.min_rows = {monitoring.window.min_rows}; no verdict",
-                 "columns": [], "signals": [], "prediction": None, "multivariate": {}, "drift": False,
-                 "dataset": {"tested": 0, "drifted": 0, "drifted_columns": [], "drift_share": 0.0,
-                             "threshold": monitoring.drift.drift_share, "dataset_drift": False, "correction": monitoring.drift.correction}}
+        drift: dict[str, Any] = {
+            "format": DRIFT_FORMAT,
+            "status": "insufficient_data",
+            "current": {"rows": window.table.num_rows},
+            "reference": {"rows": model.profile.rows},
+            "message": f"{window.table.num_rows} row(s), fewer than monitoring.window.min_rows = {monitoring.window.min_rows}; no verdict",
+            "columns": [],
+            "signals": [],
+            "prediction": None,
+            "multivariate": {},
+            "drift": False,
+            "dataset": {
+                "tested": 0,
+                "drifted": 0,
+                "drifted_columns": [],
+                "drift_share": 0.0,
+                "threshold": monitoring.drift.drift_share,
+                "dataset_drift": False,
+                "correction": monitoring.drift.correction,
+            },
+        }
     else:
         drift = compact(drift_of(model.profile, window, monitoring))
     return {"model": collected["model"], "window": collected["window"], "drift_result": drift}
@@ -109,8 +132,14 @@ def check_performance(context: StepContext) -> dict[str, Any]:
     collected = _collected(context)
     if context.loaded.config.monitoring.performance is None or not collected["window"].get("rows"):
         return {"performance": None}
-    model = load_model_reference(context.loaded, context.project_root, f"{collected['model']['name']}:{collected['model']['version']}")
-    return {"performance": performance_of(context.loaded, context.project_root, _window(context, collected), model.class_names)}
+    model = load_model_reference(
+        context.loaded, context.project_root, f"{collected['model']['name']}:{collected['model']['version']}"
+    )
+    return {
+        "performance": performance_of(
+            context.loaded, context.project_root, _window(context, collected), model.class_names
+        )
+    }
 
 
 def act(context: StepContext) -> dict[str, Any]:

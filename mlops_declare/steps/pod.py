@@ -44,7 +44,13 @@ def main(argv: list[str] | None = None) -> int:
 
     logical_date = arguments.logical_date or datetime.datetime.now(datetime.UTC).date().isoformat()
     result = run_step(
-        arguments.step, loaded, root, arguments.run_id, logical_date, json.loads(arguments.upstream), trigger,
+        arguments.step,
+        loaded,
+        root,
+        arguments.run_id,
+        logical_date,
+        json.loads(arguments.upstream),
+        trigger,
         "given" if arguments.logical_date else "now",
     )
     write_json_atomic(XCOM_RETURN, result)

@@ -82,7 +82,10 @@ def promote(context: StepContext) -> dict[str, Any]:
                 rescored[stage] = f"{registered['name']}:{baseline.version}"
             try:
                 result = registry.promote(
-                    ref, stage, actor=f"{default_actor()} (run {context.run_id})", baseline=baseline,
+                    ref,
+                    stage,
+                    actor=f"{default_actor()} (run {context.run_id})",
+                    baseline=baseline,
                     reason=retrain_reason(context.trigger),
                 )
             except GateRefused as exc:
@@ -104,7 +107,11 @@ def promote(context: StepContext) -> dict[str, Any]:
 def retrain_reason(trigger: Any) -> str | None:
     """For the registry history: the retrain request that started this run (mlops_declare/seams.py), in one line; else None."""
     request = (trigger or {}).get("extra")
-    if not isinstance(request, dict) or request.get("reason") not in ("drift", "performance", "manual") or "check_id" not in request:
+    if (
+        not isinstance(request, dict)
+        or request.get("reason") not in ("drift", "performance", "manual")
+        or "check_id" not in request
+    ):
         return None
     verdict = request.get("verdict") or {}
     columns = [str(column) for column in verdict.get("drifted_columns") or []]
@@ -150,7 +157,9 @@ def _holder_on_candidate_data(registry: Any, context: StepContext, ref: str, sta
     if not ingest.get("dataset_dir"):
         return None
     metrics = score_package_on_dataset(registry.load(holder.ref), context.resolve(str(ingest["dataset_dir"])))
-    datasets = {split: dict(candidate.lineage.datasets[split]) for split in metrics if split in candidate.lineage.datasets}
+    datasets = {
+        split: dict(candidate.lineage.datasets[split]) for split in metrics if split in candidate.lineage.datasets
+    }
     return Baseline(version=holder.version, metrics=metrics, datasets=datasets)
 
 
@@ -173,7 +182,11 @@ def score_package_on_dataset(package_dir: Path, dataset_dir: Path) -> dict[str, 
     for split in ("val", "test"):
         table = dataset.read_split(split)
         scores[split] = evaluate_split(
-            package.network, package.architecture, preprocessor.transform_table(table), preprocessor.target_array(table), names
+            package.network,
+            package.architecture,
+            preprocessor.transform_table(table),
+            preprocessor.target_array(table),
+            names,
         )
     return scores
 

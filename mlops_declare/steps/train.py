@@ -39,7 +39,13 @@ def check_launch(loaded: Any) -> None:
     Re-running `mlops-declare run` or an Airflow task would repeat every earlier step in each worker.
     """
     trainer = loaded.config.trainer
-    per_node = trainer.devices if isinstance(trainer.devices, int) else len(trainer.devices) if isinstance(trainer.devices, list) else 1
+    per_node = (
+        trainer.devices
+        if isinstance(trainer.devices, int)
+        else len(trainer.devices)
+        if isinstance(trainer.devices, list)
+        else 1
+    )
     if trainer.strategy == "ddp" and per_node > 1 and not os.environ.get(TRAIN_COMMAND_VARIABLE):
         raise StepError(
             "trainer.strategy: 'ddp' with several devices re-runs the launching command in each worker, which only "
@@ -59,7 +65,9 @@ def train(context: StepContext, fast_dev_run: bool = False) -> dict[str, Any]:
     if result.package_dir is not None:
         from mlops_declare.monitor.reference import package_reference_profile
 
-        package_reference_profile(prepared_dataset_dir(context), result.package_dir, context.loaded.config.monitoring.drift)
+        package_reference_profile(
+            prepared_dataset_dir(context), result.package_dir, context.loaded.config.monitoring.drift
+        )
     summary = result.to_json()
     summary["dataset_fingerprint"] = data.dataset_fingerprint
     if result.pruning_report is not None and result.package_dir is not None:

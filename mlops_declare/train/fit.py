@@ -112,7 +112,14 @@ def _train_model(
     output_dir = Path(output_dir)
     clear_previous_outputs(output_dir)
     trainer = build_trainer(
-        trainer_config, decision, output_dir, data, config.data.batch_size, pruning_callback, fast_dev_run, extra_callbacks
+        trainer_config,
+        decision,
+        output_dir,
+        data,
+        config.data.batch_size,
+        pruning_callback,
+        fast_dev_run,
+        extra_callbacks,
     )
     fit(trainer, module, ArrayDataModule(data, config.data.batch_size))
     if not trainer.is_global_zero:
@@ -163,7 +170,9 @@ def build_trainer(
     return L.Trainer(
         accelerator=decision.accelerator,
         # Lightning's CPU accelerator counts processes; device indices only mean something on GPUs.
-        devices=len(trainer.devices) if decision.accelerator == "cpu" and isinstance(trainer.devices, list) else trainer.devices,
+        devices=len(trainer.devices)
+        if decision.accelerator == "cpu" and isinstance(trainer.devices, list)
+        else trainer.devices,
         strategy=trainer.strategy,
         num_nodes=trainer.num_nodes,
         precision=decision.used,  # type: ignore[arg-type]
@@ -268,7 +277,9 @@ def finish(
     weights_from, best = "last epoch", _best_checkpoint(trainer)
     if pruning_callback is None and best:
         state = load_checkpoint_state(Path(best))
-        network.load_state_dict({key.removeprefix("network."): value for key, value in state.items() if key.startswith("network.")})
+        network.load_state_dict(
+            {key.removeprefix("network."): value for key, value in state.items() if key.startswith("network.")}
+        )
         weights_from = f"best checkpoint ({Path(best).name})"
     elif pruning_callback is not None:
         # Pruned runs pick the best fine-tuning epoch: earlier checkpoints are less sparse than configured.
@@ -286,10 +297,17 @@ def finish(
         dense = dense if dense is not None else pruning_callback.dense_network(architecture)
         assert dense is not None
         report = pruning_report(
-            pruning_callback.pruning, pruning_callback.steps, (dense, architecture), (network, final_architecture), data, metric_names
+            pruning_callback.pruning,
+            pruning_callback.steps,
+            (dense, architecture),
+            (network, final_architecture),
+            data,
+            metric_names,
         )
         architecture = final_architecture
-    known_val = _scores_already_measured(module, trainer, decision, best, metric_names) if pruning_callback is None else None
+    known_val = (
+        _scores_already_measured(module, trainer, decision, best, metric_names) if pruning_callback is None else None
+    )
     metrics = final_metrics(network, architecture, data, metric_names, device, known_val)
     _log_final_metrics(trainer, metrics)
     spec = {**package_spec(loaded, data, architecture, decision, metric_names, weights_from), "evaluated_on": device}
@@ -359,7 +377,9 @@ def _log_final_metrics(trainer: L.Trainer, metrics: dict[str, dict[str, float]])
     if trainer.logger is None:
         return
     flat = {f"final_{split}/{name}": value for split, values in metrics.items() for name, value in values.items()}
-    trainer.logger.log_metrics({key: value for key, value in flat.items() if math.isfinite(value)}, step=trainer.global_step)
+    trainer.logger.log_metrics(
+        {key: value for key, value in flat.items() if math.isfinite(value)}, step=trainer.global_step
+    )
     trainer.logger.save()
 
 
@@ -405,6 +425,10 @@ def _pruning_summary(report: dict[str, Any] | None) -> dict[str, Any] | None:
         return None
     keys = ("method", "scope", "schedule", "final_sparsity", "speedup", "size_ratio")
     summary = {key: report[key] for key in keys}
-    summary["before"] = {key: report["before"][key] for key in ("parameters", "nonzero_parameters", "package_bytes", "cpu_latency_ms")}
-    summary["after"] = {key: report["after"][key] for key in ("parameters", "nonzero_parameters", "package_bytes", "cpu_latency_ms")}
+    summary["before"] = {
+        key: report["before"][key] for key in ("parameters", "nonzero_parameters", "package_bytes", "cpu_latency_ms")
+    }
+    summary["after"] = {
+        key: report["after"][key] for key in ("parameters", "nonzero_parameters", "package_bytes", "cpu_latency_ms")
+    }
     return summary

@@ -75,7 +75,12 @@ class TaskModule(L.LightningModule):
     first_non_finite: torch.Tensor
 
     def __init__(
-        self, network: nn.Module, architecture: dict[str, Any], trainer: TrainerConfig, metric_names: list[str], precision: str
+        self,
+        network: nn.Module,
+        architecture: dict[str, Any],
+        trainer: TrainerConfig,
+        metric_names: list[str],
+        precision: str,
     ) -> None:
         super().__init__()
         self.network = network
@@ -164,12 +169,16 @@ class TaskModule(L.LightningModule):
 def build_optimizer(trainer: TrainerConfig, parameters: Any) -> torch.optim.Optimizer:
     settings = trainer.optimizer
     if settings.name == "sgd":
-        return torch.optim.SGD(parameters, lr=settings.lr, momentum=settings.momentum, weight_decay=settings.weight_decay)
+        return torch.optim.SGD(
+            parameters, lr=settings.lr, momentum=settings.momentum, weight_decay=settings.weight_decay
+        )
     factory = torch.optim.AdamW if settings.name == "adamw" else torch.optim.Adam
     return factory(parameters, lr=settings.lr, weight_decay=settings.weight_decay)
 
 
-def build_scheduler(trainer: TrainerConfig, optimizer: torch.optim.Optimizer, lightning_trainer: Any) -> dict[str, Any] | None:
+def build_scheduler(
+    trainer: TrainerConfig, optimizer: torch.optim.Optimizer, lightning_trainer: Any
+) -> dict[str, Any] | None:
     """The configured schedule as a Lightning scheduler dict (epoch-wise, or step-wise for onecycle)."""
     from torch.optim import lr_scheduler as schedules
 
@@ -240,7 +249,11 @@ class ArrayDataModule(L.LightningDataModule):
 
     def _loader(self, split: str, shuffle: bool = False, drop_last: bool = False) -> DataLoader[Any]:
         return DataLoader(
-            self._dataset(split), batch_size=self.batch_size, shuffle=shuffle, drop_last=drop_last, collate_fn=_whole_batch
+            self._dataset(split),
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            drop_last=drop_last,
+            collate_fn=_whole_batch,
         )
 
     def train_dataloader(self) -> DataLoader[Any]:

@@ -78,9 +78,7 @@ def _check_fits(model: MlpModel | CnnModel | TransformerModel, data: TrainingDat
     if isinstance(model, TransformerModel) and model.seq_len is not None:
         features = math.prod(data.input_shape)
         if features % model.seq_len:
-            raise TrainingError(
-                f"model.seq_len ({model.seq_len}) must divide the number of input values ({features})"
-            )
+            raise TrainingError(f"model.seq_len ({model.seq_len}) must divide the number of input values ({features})")
     if model.task != "regression" and data.splits["train"][1].dtype.kind == "f":
         raise TrainingError(
             f"model.task is {model.task!r} but the target holds real numbers; use task 'regression' or a class column"
@@ -156,7 +154,10 @@ class CnnNetwork(nn.Module):
         kernel = int(architecture["kernel_size"])
         blocks: list[nn.Module] = []
         for out_channels in architecture["channels"]:
-            blocks += [nn.Conv2d(channels, out_channels, kernel, padding=kernel // 2), ACTIVATIONS[architecture["activation"]]()]
+            blocks += [
+                nn.Conv2d(channels, out_channels, kernel, padding=kernel // 2),
+                ACTIVATIONS[architecture["activation"]](),
+            ]
             if height >= 2 and width >= 2:
                 blocks.append(nn.MaxPool2d(2))
                 height, width = height // 2, width // 2

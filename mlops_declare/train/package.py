@@ -78,7 +78,9 @@ def encode_sparse(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tenso
     return tensors, sparse
 
 
-def decode_sparse(tensors: dict[str, torch.Tensor], sparse: dict[str, list[int]], path: Path) -> dict[str, torch.Tensor]:
+def decode_sparse(
+    tensors: dict[str, torch.Tensor], sparse: dict[str, list[int]], path: Path
+) -> dict[str, torch.Tensor]:
     """The dense state back from `encode_sparse`'s output, bit for bit."""
     state = {name: tensor for name, tensor in tensors.items() if not name.endswith((MASK_SUFFIX, VALUES_SUFFIX))}
     for name, shape in sparse.items():
@@ -88,7 +90,9 @@ def decode_sparse(tensors: dict[str, torch.Tensor], sparse: dict[str, list[int]]
             raise TrainingError(f"{path}: sparse tensor {name!r} lacks its mask or values")
         keep = torch.from_numpy(np.unpackbits(mask_tensor.numpy(), count=count).astype(bool))
         if int(keep.sum()) != values.numel():
-            raise TrainingError(f"{path}: sparse tensor {name!r}: {values.numel()} values for {int(keep.sum())} positions")
+            raise TrainingError(
+                f"{path}: sparse tensor {name!r}: {values.numel()} values for {int(keep.sum())} positions"
+            )
         dense = torch.zeros(count, dtype=torch.float32)
         dense[keep] = values
         state[name] = dense.reshape(shape)
@@ -137,7 +141,8 @@ def export_package(
                 "file": WEIGHTS_FILE,
                 "bytes": len(weights),
                 "dtype": "float32",
-                "dense_bytes": 4 * sum(tensor.numel() for tensor in _export_state(network).values() if tensor.is_floating_point()),
+                "dense_bytes": 4
+                * sum(tensor.numel() for tensor in _export_state(network).values() if tensor.is_floating_point()),
             },
             "preprocessing": PREPROCESSING_FILE if preprocessing_path is not None else None,
             "files": files,
@@ -197,7 +202,9 @@ class ModelPackage:
         from mlops_declare.data import Preprocessor
 
         if self.preprocessing_path is None:
-            raise TrainingError(f"{self.directory}: this package has no {PREPROCESSING_FILE}; pass preprocessed features")
+            raise TrainingError(
+                f"{self.directory}: this package has no {PREPROCESSING_FILE}; pass preprocessed features"
+            )
         return Preprocessor.load(self.preprocessing_path)
 
     def predict_records(self, records: list[dict[str, Any]]) -> np.ndarray:
@@ -237,7 +244,9 @@ def load_package(directory: Path) -> ModelPackage:
     try:
         network.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        raise TrainingError(f"{directory / WEIGHTS_FILE}: weights do not fit the architecture in {SPEC_FILE}: {exc}") from None
+        raise TrainingError(
+            f"{directory / WEIGHTS_FILE}: weights do not fit the architecture in {SPEC_FILE}: {exc}"
+        ) from None
     return ModelPackage(directory=directory, spec=spec, network=network.eval())
 
 
@@ -312,5 +321,3 @@ def _write_json(path: Path, data: Any) -> None:
         stream.write("\n")
         stream.flush()
         os.fsync(stream.fileno())
-
-

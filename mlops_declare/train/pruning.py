@@ -137,7 +137,9 @@ def _prune_count(sparsity: float, total: int, already: int) -> int:
 class PruningCallback(L.Callback):
     """Applies the schedule at the end of each pruning epoch; remembers the dense weights for the report."""
 
-    def __init__(self, pruning: GradualPruning, seed: int, monitor: str = "val/loss", higher_is_better: bool = False) -> None:
+    def __init__(
+        self, pruning: GradualPruning, seed: int, monitor: str = "val/loss", higher_is_better: bool = False
+    ) -> None:
         super().__init__()
         self.pruning = pruning
         self.seed = seed
@@ -160,7 +162,9 @@ class PruningCallback(L.Callback):
         if score is None or not torch.isfinite(score):
             return
         value = float(score)
-        better = self.best_score is None or (value > self.best_score if self.higher_is_better else value < self.best_score)
+        better = self.best_score is None or (
+            value > self.best_score if self.higher_is_better else value < self.best_score
+        )
         if better:
             network = _network_of(pl_module)
             self.best_state = {name: tensor.detach().clone() for name, tensor in network.state_dict().items()}
@@ -233,7 +237,9 @@ class PruningCallback(L.Callback):
             if method == "neurons" and getattr(target.module, "bias", None) is not None:
                 _mask_bias_like_rows(target)
 
-    def finalize(self, network: nn.Module, architecture: dict[str, Any], epoch: int) -> tuple[nn.Module, dict[str, Any]]:
+    def finalize(
+        self, network: nn.Module, architecture: dict[str, Any], epoch: int
+    ) -> tuple[nn.Module, dict[str, Any]]:
         """Reach the final sparsity if the run stopped early, make pruning permanent, shrink MLPs for `neurons`."""
         if not any(step["target"] >= self.pruning.final_sparsity - 1e-9 for step in self.steps):
             self.prune_to(network, self.pruning.final_sparsity, epoch)
@@ -362,7 +368,9 @@ def _removed_unit_outputs(network: MlpNetwork, index: int, kept: torch.Tensor) -
     return torch.where(removed, output, torch.zeros_like(output))
 
 
-SEMI_STRUCTURED_NEEDS = "PyTorch's semi-structured (2:4) sparse kernels need a CUDA GPU with compute capability 8.0 or newer"
+SEMI_STRUCTURED_NEEDS = (
+    "PyTorch's semi-structured (2:4) sparse kernels need a CUDA GPU with compute capability 8.0 or newer"
+)
 
 
 def semi_structured_available() -> bool:

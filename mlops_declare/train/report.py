@@ -89,7 +89,9 @@ def pruning_report(
         "after": after,
         "speedup": round(before["cpu_latency_ms"] / max(after["cpu_latency_ms"], 1e-9), 3),
         "size_ratio": round(after["package_bytes"] / before["package_bytes"], 4),
-        "semi_structured": semi_structured_figures(pruned[0], data.splits["val"][0]) if _method(pruning) == "semi_structured" else None,
+        "semi_structured": semi_structured_figures(pruned[0], data.splits["val"][0])
+        if _method(pruning) == "semi_structured"
+        else None,
     }
 
 
@@ -104,7 +106,12 @@ def semi_structured_figures(network: nn.Module, example: Any) -> dict[str, Any]:
     from mlops_declare.train.pruning import SEMI_STRUCTURED_NEEDS, semi_structured_available, semi_structured_inference
 
     if not semi_structured_available():
-        return {"gpu_dense_ms": None, "gpu_sparse_ms": None, "gpu_speedup": None, "note": f"not measured: {SEMI_STRUCTURED_NEEDS}"}
+        return {
+            "gpu_dense_ms": None,
+            "gpu_sparse_ms": None,
+            "gpu_speedup": None,
+            "note": f"not measured: {SEMI_STRUCTURED_NEEDS}",
+        }
     import copy
 
     import numpy as np
@@ -146,7 +153,10 @@ def render_pruning_report(report: dict[str, Any]) -> str:
         f"pruning: {report['method']} ({report['scope']}, {report['schedule']}) to {report['final_sparsity']:.0%}",
         f"  {'layer':<40} {'shape':<16} sparsity",
     ]
-    lines += [f"  {row['parameter']:<40} {'x'.join(map(str, row['shape'])):<16} {row['sparsity']:.1%}" for row in report["layers"]]
+    lines += [
+        f"  {row['parameter']:<40} {'x'.join(map(str, row['shape'])):<16} {row['sparsity']:.1%}"
+        for row in report["layers"]
+    ]
     if report.get("hidden_after") is not None:
         lines.append(f"  hidden units: {report['hidden_before']} -> {report['hidden_after']}")
     lines.append(f"  before = {report['before_is']}")
@@ -155,14 +165,20 @@ def render_pruning_report(report: dict[str, Any]) -> str:
     lines.append(f"  {'nonzero parameters':<24} {before['nonzero_parameters']:>12,} {after['nonzero_parameters']:>12,}")
     lines.append(f"  {'package weights (bytes)':<24} {before['package_bytes']:>12,} {after['package_bytes']:>12,}")
     for name in before["val"]:
-        lines.append(f"  {'val ' + name:<24} {before['val'][name]:>12.4f} {after['val'].get(name, float('nan')):>12.4f}")
+        lines.append(
+            f"  {'val ' + name:<24} {before['val'][name]:>12.4f} {after['val'].get(name, float('nan')):>12.4f}"
+        )
     lines.append(
         f"  {'CPU ms/batch ' + str(report['latency_batch']):<24} {before['cpu_latency_ms']:>12.3f} {after['cpu_latency_ms']:>12.3f}"
         f"   ({report['speedup']:.2f}x)"
     )
-    lines.append(f"  package weights: {1 / max(report['size_ratio'], 1e-9):.2f}x smaller, CPU {report['speedup']:.2f}x faster")
+    lines.append(
+        f"  package weights: {1 / max(report['size_ratio'], 1e-9):.2f}x smaller, CPU {report['speedup']:.2f}x faster"
+    )
     if report["method"] in ("l1_unstructured", "random_unstructured"):
-        lines.append("  (pruned weights are stored sparsely; the dense CPU kernels run no faster: speed changes with 'neurons')")
+        lines.append(
+            "  (pruned weights are stored sparsely; the dense CPU kernels run no faster: speed changes with 'neurons')"
+        )
     semi = report.get("semi_structured")
     if semi:
         if semi["gpu_speedup"] is None:

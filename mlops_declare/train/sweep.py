@@ -34,7 +34,11 @@ def expand_sweep(overrides: Sequence[str]) -> list[list[str]]:
     combinations = [list(combination) for batch in batches for combination in batch]
     if len(combinations) > MAX_COMBINATIONS:
         raise ConfigError(
-            [ConfigIssue(COMMAND_LINE, "-m", f"the sweep has {len(combinations)} combinations; at most {MAX_COMBINATIONS}")]
+            [
+                ConfigIssue(
+                    COMMAND_LINE, "-m", f"the sweep has {len(combinations)} combinations; at most {MAX_COMBINATIONS}"
+                )
+            ]
         )
     return combinations
 
@@ -61,7 +65,10 @@ def rank_runs(rows: list[dict[str, Any]], objective: str) -> list[dict[str, Any]
 def render_sweep_table(rows: list[dict[str, Any]], objective: str) -> str:
     """One line per run: rank, objective, the swept overrides, where the package is (or why it failed)."""
     higher = "higher" if higher_is_better(objective) else "lower"
-    lines = [f"sweep ranked by val {objective} ({higher} is better)", f"  {'#':>2}  {'val ' + objective:>14}  overrides"]
+    lines = [
+        f"sweep ranked by val {objective} ({higher} is better)",
+        f"  {'#':>2}  {'val ' + objective:>14}  overrides",
+    ]
     for rank, row in enumerate(rank_runs(rows, objective), start=1):
         value = row.get("metrics", {}).get("val", {}).get(objective)
         shown = f"{value:.4f}" if isinstance(value, float) else "failed"

@@ -45,8 +45,11 @@ def test_committed_service_loads_in_bentoml() -> None:
     # The concurrency cap (429 + Retry-After) and the batching run in mlops_declare.serve, after auth and limits.
     # Without an OTLP exporter the API routes are left out of BentoML's tracing (serving.tracing).
     assert report["config"] == {
-        "resources": {"cpu": "1.0", "memory": "1Gi"}, "traffic": {"timeout": 10.0}, "workers": 1,
-        "logging": {"access": {"enabled": True}}, "tracing": {"excluded_urls": ["/(predict|predict_batch|metadata)([?]|$)"]},
+        "resources": {"cpu": "1.0", "memory": "1Gi"},
+        "traffic": {"timeout": 10.0},
+        "workers": 1,
+        "logging": {"access": {"enabled": True}},
+        "tracing": {"excluded_urls": ["/(predict|predict_batch|metadata)([?]|$)"]},
     }
     assert report["apis"] == ["metadata", "predict", "predict_batch"] and report["guarded"] == ["ServiceGuard"]
     assert report["batching"] == {"enabled": True, "max_batch_size": 64, "max_latency_ms": 20}

@@ -68,7 +68,11 @@ def test_compile_then_check_then_stale(new_project: Path) -> None:
     assert "0 to add, 0 to change, 0 to remove" in again.stdout
     assert cli("compile", "--check", cwd=new_project).returncode == 0
 
-    edit_yaml(new_project / "conf/orchestration/default.yaml", 'training_schedule: "@weekly"', 'training_schedule: "0 4 * * *"')
+    edit_yaml(
+        new_project / "conf/orchestration/default.yaml",
+        'training_schedule: "@weekly"',
+        'training_schedule: "0 4 * * *"',
+    )
     stale = cli("compile", "--check", cwd=new_project)
     assert stale.returncode == 2
     assert "generated files are stale" in stale.stderr
@@ -98,7 +102,10 @@ def test_misspelt_trainer_key_is_one_line(new_project: Path, tmp_path: Path) -> 
         path.write_text(original)
     assert result.returncode == 2
     assert result.stdout == ""
-    assert result.stderr == "conf/trainer/cpu.yaml: trainer.max_epocs: unknown key 'max_epocs' (did you mean 'max_epochs'?)\n"
+    assert (
+        result.stderr
+        == "conf/trainer/cpu.yaml: trainer.max_epocs: unknown key 'max_epocs' (did you mean 'max_epochs'?)\n"
+    )
 
 
 def test_traceback_only_on_request(new_project: Path) -> None:
@@ -161,7 +168,16 @@ def test_run_refuses_a_trigger_file_it_cannot_use(new_project: Path) -> None:
     assert "Traceback" not in missing.stderr + listed.stderr
 
 
-SHIFTED_FEATURES = ("mean radius", "mean texture", "mean perimeter", "mean area", "worst radius", "worst texture", "worst area", "worst perimeter")
+SHIFTED_FEATURES = (
+    "mean radius",
+    "mean texture",
+    "mean perimeter",
+    "mean area",
+    "worst radius",
+    "worst texture",
+    "worst area",
+    "worst perimeter",
+)
 """Features a drifted client sends shifted by several standard deviations."""
 
 
@@ -219,8 +235,12 @@ def test_monitoring_run_on_served_traffic_then_a_run_from_its_retrain_request(pr
 
     edit_yaml(project / "conf" / "registry" / "local.yaml", "min: 0.9, min_improvement: 0.0}", "min: 0.5}")
     settings = (
-        "trainer.max_epochs=2", "trainer.early_stopping=null", "registry.auto_promote=[staging,production]",
-        "monitoring.window.size_rows=100", "monitoring.window.min_rows=50", "monitoring.drift.drift_share=0.2",
+        "trainer.max_epochs=2",
+        "trainer.early_stopping=null",
+        "registry.auto_promote=[staging,production]",
+        "monitoring.window.size_rows=100",
+        "monitoring.window.min_rows=50",
+        "monitoring.drift.drift_share=0.2",
         "orchestration.triggers.min_retrain_interval_hours=0",
     )
     env = {"BENTOML_HOME": str(tmp_path / "bentoml"), "MLOPS_DECLARE_SERVE_CACHE": str(tmp_path / "serve-cache")}
@@ -253,7 +273,10 @@ def test_monitoring_run_on_served_traffic_then_a_run_from_its_retrain_request(pr
 
     pq.write_table(pa.Table.from_pylist(drifted_records(60)), project / "current.parquet")
     loaded = load_config(project / "conf", list(settings))
-    for trigger, rows in (({"kind": "dag_run_conf", "extra": {"current": "current.parquet"}}, 60), ({"current": "current.parquet"}, 100)):
+    for trigger, rows in (
+        ({"kind": "dag_run_conf", "extra": {"current": "current.parquet"}}, 60),
+        ({"current": "current.parquet"}, 100),
+    ):
         collected = collect_window(StepContext(loaded, project, "conf_run", "2026-11-30", {}, trigger))
         assert collected["window"]["rows"] == rows, (trigger, collected)
 

@@ -10,7 +10,9 @@ from mlops_declare.cli import main
 from tests.conftest import REPO_ROOT
 
 
-def test_committed_generated_files_are_fresh(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_committed_generated_files_are_fresh(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.chdir(REPO_ROOT)
     code = main(["compile", "--check"])
     assert code == 0, capsys.readouterr().err

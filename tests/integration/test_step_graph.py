@@ -40,7 +40,9 @@ def test_a_step_cannot_read_a_result_it_did_not_declare() -> None:
     upstream = UpstreamResults("train", ("ingest", "validate_data"), {"ingest": {"dataset_dir": "x"}, "register": {}})
     assert upstream["ingest"] == {"dataset_dir": "x"}
     assert "register" not in upstream
-    with pytest.raises(StepError, match="step 'train' reads the result of step 'register', which produces none of its declared inputs"):
+    with pytest.raises(
+        StepError, match="step 'train' reads the result of step 'register', which produces none of its declared inputs"
+    ):
         upstream.get("register")
 
 
@@ -59,7 +61,12 @@ def _cli(project: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.slow
 def test_a_refused_candidate_ends_the_local_run_as_not_promoted(project: Path) -> None:
     result = _cli(
-        project, "run", "--logical-date", "2026-11-26", "trainer.max_epochs=2", "trainer.early_stopping=null",
+        project,
+        "run",
+        "--logical-date",
+        "2026-11-26",
+        "trainer.max_epochs=2",
+        "trainer.early_stopping=null",
         "registry.stages.0.gate.thresholds.0.min=0.9999",
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -94,7 +101,10 @@ def test_airflow_run_without_a_logical_date_moves_results_through_xcom(project: 
     assert migrated.returncode == 0, migrated.stderr[-3000:]
     result = subprocess.run(
         [sys.executable, "-c", AIRFLOW_RUN_WITHOUT_LOGICAL_DATE, str(project / "dags")],
-        env=environment, capture_output=True, text=True, timeout=900,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert result.returncode == 0, (result.stdout + result.stderr)[-5000:]
     outcome = json.loads(result.stdout.strip().splitlines()[-1])

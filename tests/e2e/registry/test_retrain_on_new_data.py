@@ -59,7 +59,8 @@ def test_retrain_on_new_data_is_compared_on_the_same_data(project: Path) -> None
     )
     events = json.loads(history.stdout)
     production = [
-        event for event in events
+        event
+        for event in events
         if event.get("kind") == "evaluated" and event.get("label") == "production" and event.get("version") == 2
     ]
     assert production, events

@@ -96,7 +96,9 @@ class AirflowCluster:
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": POSTGRES.format(database=self.database),
             # psycopg 3 is async too; Airflow would otherwise want asyncpg.
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": POSTGRES.format(database=self.database).replace("+psycopg", "+psycopg_async"),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": POSTGRES.format(database=self.database).replace(
+                "+psycopg", "+psycopg_async"
+            ),
             "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
             "AIRFLOW__API__SECRET_KEY": secrets.token_hex(32),
             "AIRFLOW__API__PORT": str(self.port),
@@ -133,13 +135,17 @@ class AirflowCluster:
         _admin(f'create database "{self.database}"')
         migrated = self.cli("db", "migrate", timeout=600)
         assert migrated.returncode == 0, migrated.stderr[-3000:]
-        self.start_process("api-server", "api-server", "--port", str(self.port), "--host", "127.0.0.1", "--workers", "1")
+        self.start_process(
+            "api-server", "api-server", "--port", str(self.port), "--host", "127.0.0.1", "--workers", "1"
+        )
         # Tasks report to the execution API: it must answer before the scheduler queues any.
         self.wait_for("the API server", self._api_answers, timeout=300)
         self.start_process("dag-processor", "dag-processor")
         self.start_process("scheduler", "scheduler")
         for name, queues in celery_workers:
-            self.start_process(name, "celery", "worker", "--queues", queues, "--concurrency", "1", "--celery-hostname", f"{name}@%h")
+            self.start_process(
+                name, "celery", "worker", "--queues", queues, "--concurrency", "1", "--celery-hostname", f"{name}@%h"
+            )
 
     def _api_answers(self) -> bool:
         import urllib.request
@@ -174,10 +180,15 @@ class AirflowCluster:
 
     def runs(self, dag_id: str) -> list[tuple[str, str, str]]:
         """(run_id, run_type, state) of each run of the DAG."""
-        return [(str(r[0]), str(r[1]), str(r[2])) for r in self.query("select run_id, run_type, state from dag_run where dag_id = %s order by id", dag_id)]
+        return [
+            (str(r[0]), str(r[1]), str(r[2]))
+            for r in self.query("select run_id, run_type, state from dag_run where dag_id = %s order by id", dag_id)
+        ]
 
     def task_states(self, dag_id: str, run_id: str) -> dict[str, tuple[str | None, int]]:
-        rows = self.query("select task_id, state, try_number from task_instance where dag_id = %s and run_id = %s", dag_id, run_id)
+        rows = self.query(
+            "select task_id, state, try_number from task_instance where dag_id = %s and run_id = %s", dag_id, run_id
+        )
         return {str(r[0]): (r[1], int(r[2] or 0)) for r in rows}
 
     def wait_for(self, what: str, condition: Any, timeout: float) -> Any:
@@ -188,13 +199,17 @@ class AirflowCluster:
                 return value
             for name, process in self.processes.items():
                 if process.poll() is not None:
-                    pytest.fail(f"airflow {name} exited ({process.returncode}) while waiting for {what}:\n{self.logs()}")
+                    pytest.fail(
+                        f"airflow {name} exited ({process.returncode}) while waiting for {what}:\n{self.logs()}"
+                    )
             time.sleep(2)
         pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}:\n{self.logs()}")
 
     def wait_for_dag(self, dag_id: str, timeout: float = 300) -> None:
         """Until the DAG processor has parsed and stored the DAG (it cannot be triggered before)."""
-        self.wait_for(f"DAG {dag_id} to be parsed", lambda: self.query("select 1 from dag where dag_id = %s", dag_id), timeout)
+        self.wait_for(
+            f"DAG {dag_id} to be parsed", lambda: self.query("select 1 from dag where dag_id = %s", dag_id), timeout
+        )
 
     def finished_run(self, dag_id: str, run_type: str, timeout: float) -> tuple[str, str]:
         """(run_id, state) of the first run of that type once it has finished."""
@@ -217,12 +232,16 @@ class AirflowCluster:
 
     def task_log(self, dag_id: str, task_id: str) -> str:
         return "\n".join(
-            path.read_text(errors="replace") for path in sorted((self.home / "logs").rglob("*.log")) if f"dag_id={dag_id}" in str(path) and f"task_id={task_id}" in str(path)
+            path.read_text(errors="replace")
+            for path in sorted((self.home / "logs").rglob("*.log"))
+            if f"dag_id={dag_id}" in str(path) and f"task_id={task_id}" in str(path)
         )
 
 
 @contextmanager
-def airflow_cluster(tmp_path: Path, dags_folder: Path, executor: str = "LocalExecutor", celery_workers: tuple[tuple[str, str], ...] = ()) -> Iterator[AirflowCluster]:
+def airflow_cluster(
+    tmp_path: Path, dags_folder: Path, executor: str = "LocalExecutor", celery_workers: tuple[tuple[str, str], ...] = ()
+) -> Iterator[AirflowCluster]:
     if not postgres_available():
         pytest.skip("PostgreSQL is not answering on 127.0.0.1:5432 (.ci/run starts it)")
     cluster = AirflowCluster(tmp_path / "airflow", dags_folder, executor)

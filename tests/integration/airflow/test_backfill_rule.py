@@ -22,7 +22,9 @@ def test_backfill_runs_hold_single_holder_stages(project: Path) -> None:
     held = _stages_a_backfill_may_not_move(_context(project, backfill))
     assert sorted(held) == ["production", "staging"]
     assert "backfill_moves_stages" in held["staging"]
-    assert _stages_a_backfill_may_not_move(_context(project, backfill, "orchestration.backfill_moves_stages=true")) == {}
+    assert (
+        _stages_a_backfill_may_not_move(_context(project, backfill, "orchestration.backfill_moves_stages=true")) == {}
+    )
     scheduled = trigger_of({"dag_run": SimpleNamespace(run_type="scheduled", conf={})})
     assert scheduled is None
     assert _stages_a_backfill_may_not_move(_context(project, scheduled)) == {}

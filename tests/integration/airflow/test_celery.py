@@ -14,19 +14,27 @@ from tests.integration.airflow.test_loop import open_registry, step_result
 
 @pytest.mark.slow
 def test_training_dag_runs_on_two_celery_workers(project: Path, tmp_path: Path) -> None:
-    pytest.importorskip("airflow.providers.celery", reason="apache-airflow-providers-celery (the `celery` extra) is not installed")
+    pytest.importorskip(
+        "airflow.providers.celery", reason="apache-airflow-providers-celery (the `celery` extra) is not installed"
+    )
     if not redis_available():
         pytest.skip("Redis is not answering on 127.0.0.1:6379 (.ci/run starts it)")
     compile_project(project, "orchestration.task_runner=celery", "orchestration.training_queue=training")
     workers = (("worker-default", "default"), ("worker-training", "training"))
     with airflow_cluster(tmp_path, project / "dags", "CeleryExecutor", workers) as cluster:
         cluster.wait_for_dag("example_training")
-        triggered = cluster.cli("dags", "trigger", "example_training", "--conf", json.dumps({"requested_by": "celery test"}))
+        triggered = cluster.cli(
+            "dags", "trigger", "example_training", "--conf", json.dumps({"requested_by": "celery test"})
+        )
         assert triggered.returncode == 0, triggered.stderr[-3000:]
         run_id, state = cluster.finished_run("example_training", "manual", timeout=1200)
         tasks = cluster.task_states("example_training", run_id)
         assert state == "success", f"{tasks}\n{cluster.logs()}"
-        queues = dict(cluster.query("select task_id, queue from task_instance where dag_id = 'example_training' and run_id = %s", run_id))
+        queues = dict(
+            cluster.query(
+                "select task_id, queue from task_instance where dag_id = 'example_training' and run_id = %s", run_id
+            )
+        )
     assert queues["train"] == "training" and queues["register"] == "default"
     # Only worker-training listens on `training`: train ran there, the other tasks on worker-default.
     registered = step_result(project, run_id, "register")

@@ -57,7 +57,9 @@ def test_drifted_traffic_retrains_promotes_and_swaps_the_running_service(project
             assert [(r.version, r.status) for r in registry.deployments("breast_cancer")][:1] == [(1, "built")]
 
         # 2. The deployed model served by `mlops-declare serve`; drifted traffic through HTTP into the inference log.
-        server = serve(project, *PROJECT_OVERRIDES, *SETTINGS, "serving.inference_log.part_max_seconds=1", env=env, name="loop")
+        server = serve(
+            project, *PROJECT_OVERRIDES, *SETTINGS, "serving.inference_log.part_max_seconds=1", env=env, name="loop"
+        )
         try:
             assert served_version(server.url) == 1
             send(server.url, drifted_records(100))
@@ -71,7 +73,10 @@ def test_drifted_traffic_retrains_promotes_and_swaps_the_running_service(project
             assert state == "success" and checked["request_retrain"][0] == "success", f"{checked}\n{cluster.logs()}"
             act = step_result(project, check_run, "act")
             assert act["dataset_drift"] is True and act["retrain_requested"] is True, act
-            events = cluster.query("select a.uri, e.extra from asset_event e join asset a on a.id = e.asset_id where a.uri = %s", RETRAIN_URI)
+            events = cluster.query(
+                "select a.uri, e.extra from asset_event e join asset a on a.id = e.asset_id where a.uri = %s",
+                RETRAIN_URI,
+            )
             assert [extra for _uri, extra in events] == [act["retrain"]]
 
             # 4. In-distribution load while the scheduler runs the training DAG from the event, to the swap.
@@ -105,7 +110,11 @@ def test_drifted_traffic_retrains_promotes_and_swaps_the_running_service(project
 
     # 5. Version 2 carries the drift that caused it; the registry and its CLI history record every move.
     request = act["retrain"]
-    assert request["reason"] == "drift" and request["model"] == "breast_cancer:1" and request["check_id"] == act["check_id"]
+    assert (
+        request["reason"] == "drift"
+        and request["model"] == "breast_cancer:1"
+        and request["check_id"] == act["check_id"]
+    )
     assert set(SHIFTED_FEATURES) & set(request["verdict"]["drifted_columns"])
     with open_registry(project) as registry:
         version = registry.resolve("breast_cancer@production")
@@ -116,13 +125,19 @@ def test_drifted_traffic_retrains_promotes_and_swaps_the_running_service(project
         assert {(1, "built"), (2, "built"), (2, "serving")} <= records, (records, server_log[-3000:])
     history = subprocess.run(
         [sys.executable, "-m", "mlops_declare", "registry", "history", "breast_cancer"],
-        cwd=project, capture_output=True, text=True, timeout=120,
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert history.returncode == 0, history.stderr[-3000:]
     lines = [line for line in history.stdout.splitlines() if " promoted " in line]
     moves = [line.split() for line in lines]
     assert [(fields[fields.index("promoted") + 1], fields[fields.index("promoted") + 2]) for fields in moves] == [
-        ("1", "staging"), ("1", "production"), ("2", "staging"), ("2", "production")
+        ("1", "staging"),
+        ("1", "production"),
+        ("2", "staging"),
+        ("2", "production"),
     ], history.stdout
     cause = f"retrain on drift: monitoring check {act['check_id']} of breast_cancer:1"
     assert cause in lines[-1] and cause in lines[-2] and cause not in lines[0], history.stdout

@@ -23,7 +23,13 @@ REQUEST = {
     "model": "breast_cancer:1",
     "check_id": 7,
     "window": {"start": "2026-11-01T00:00:00+00:00", "end": "2026-11-02T00:00:00+00:00", "rows": 500},
-    "verdict": {"dataset_drift": True, "drift_share": 0.6, "drifted_columns": ["mean radius"], "multivariate": {}, "performance": {}},
+    "verdict": {
+        "dataset_drift": True,
+        "drift_share": 0.6,
+        "drifted_columns": ["mean radius"],
+        "multivariate": {},
+        "performance": {},
+    },
     "requested_at": "2026-11-02T00:00:00+00:00",
 }
 PRODUCER = """
@@ -122,7 +128,11 @@ def test_worse_candidate_ends_not_promoted_with_deploy_skipped(project: Path, tm
     }
     assert subprocess.run([AIRFLOW, "db", "migrate"], env=environment, capture_output=True, timeout=300).returncode == 0
     result = subprocess.run(
-        [AIRFLOW, "dags", "test", "example_training", "2026-11-26"], env=environment, capture_output=True, text=True, timeout=900
+        [AIRFLOW, "dags", "test", "example_training", "2026-11-26"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-5000:]
@@ -134,7 +144,9 @@ def test_worse_candidate_ends_not_promoted_with_deploy_skipped(project: Path, tm
     import sqlite3
 
     with sqlite3.connect(tmp_path / "airflow" / "airflow.db") as database:
-        states = dict(database.execute("select task_id, state from task_instance where dag_id = 'example_training'").fetchall())
+        states = dict(
+            database.execute("select task_id, state from task_instance where dag_id = 'example_training'").fetchall()
+        )
     assert states["promote"] == "success" and states["deploy"] == "skipped", states
     with open_registry(project) as registry:
         assert registry.labels("breast_cancer").get("production", ()) == ()

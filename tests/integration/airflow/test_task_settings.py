@@ -38,10 +38,19 @@ print(json.dumps({"errors": {k: str(v) for k, v in bag.import_errors.items()}, "
 
 
 def _dagbag(project: Path, tmp_path: Path) -> dict[str, Any]:
-    environment = {**os.environ, "AIRFLOW_HOME": str(tmp_path / "airflow"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-                   "AIRFLOW__CORE__UNIT_TEST_MODE": "True"}
-    result = subprocess.run([sys.executable, "-c", POD_PROBE, str(project / "dags")], env=environment,
-                            capture_output=True, text=True, timeout=300)
+    environment = {
+        **os.environ,
+        "AIRFLOW_HOME": str(tmp_path / "airflow"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", POD_PROBE, str(project / "dags")],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
@@ -73,7 +82,10 @@ def test_kubernetes_runner_renders_pods_running_the_image(project: Path, tmp_pat
 def test_kubernetes_runner_needs_an_image(project: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "mlops_declare", "compile", "orchestration.task_runner=kubernetes"],
-        cwd=project, capture_output=True, text=True, timeout=300,
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode != 0
     assert "kubernetes.image" in result.stdout + result.stderr
@@ -101,19 +113,25 @@ def test_failure_webhook_is_posted_and_never_rendered(project: Path, monkeypatch
     monkeypatch.setenv("MLOPS_TEST_FAILURE_WEBHOOK", url)
     try:
         compile_project(project, "orchestration.notifications.failure_webhook=${oc.env:MLOPS_TEST_FAILURE_WEBHOOK}")
-        generated = "".join(path.read_text() for path in (project / "dags").glob("*.py")) + (project / "plan.json").read_text()
+        generated = (
+            "".join(path.read_text() for path in (project / "dags").glob("*.py")) + (project / "plan.json").read_text()
+        )
         assert "secret-token-123" not in generated
         assert "on_failure_callback" in (project / "dags" / "example_training.py").read_text()
         # What the generated callback calls, with the context Airflow gives it.
         from mlops_declare.config import load_config
         from mlops_declare.steps.airflow import notify_failure
 
-        snapshot = load_config(project / "conf", ["orchestration.notifications.failure_webhook=${oc.env:MLOPS_TEST_FAILURE_WEBHOOK}"]).snapshot
+        snapshot = load_config(
+            project / "conf", ["orchestration.notifications.failure_webhook=${oc.env:MLOPS_TEST_FAILURE_WEBHOOK}"]
+        ).snapshot
 
         class TaskInstance:
             dag_id, task_id, try_number = "example_training", "train", 3
 
-        outcome = notify_failure(snapshot, {"ti": TaskInstance(), "run_id": "manual__1", "exception": ValueError("boom")})
+        outcome = notify_failure(
+            snapshot, {"ti": TaskInstance(), "run_id": "manual__1", "exception": ValueError("boom")}
+        )
     finally:
         server.shutdown()
     assert outcome is not None and outcome["ok"]

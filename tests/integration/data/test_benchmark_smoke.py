@@ -13,7 +13,10 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 def test_benchmark_runs_at_smoke_size() -> None:
     completed = subprocess.run(
         [sys.executable, str(REPO_ROOT / "benchmarks" / "data_pipeline.py"), "--rows", "20000"],
-        capture_output=True, text=True, timeout=300, check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
     )
     result = json.loads(completed.stdout.strip().splitlines()[-1])
     assert result["rows"] == 20000

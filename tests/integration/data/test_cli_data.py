@@ -52,7 +52,9 @@ def test_example_data_step_writes_splits_report_and_profile(project: Path, capsy
     assert "rows: 569 read, 569 after transforms, 0 quarantined, splits train 398, val 85, test 86" in out
     folders = list((project / ".mlops" / "data" / "breast_cancer").iterdir())
     assert len(folders) == 1 and len(folders[0].name) == 12
-    assert {"train.parquet", "val.parquet", "test.parquet", "report.json", "profile.json"} <= {p.name for p in folders[0].iterdir()}
+    assert {"train.parquet", "val.parquet", "test.parquet", "report.json", "profile.json"} <= {
+        p.name for p in folders[0].iterdir()
+    }
     assert f"written to {folders[0]}" in out
 
 
@@ -71,13 +73,18 @@ def test_digits_override_gives_an_image_feature(project: Path, capsys: pytest.Ca
     assert "classes ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']" in out
 
 
-def test_corrupted_column_is_rejected_naming_column_and_expectation(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_corrupted_column_is_rejected_naming_column_and_expectation(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     _patients_csv(project)
     (project / "conf" / "data" / "patients.yaml").write_text(PATIENTS.format(policy="fail"), encoding="utf-8")
     code = main(["data", "--config-dir", str(project / "conf"), "data=patients"])
     err = capsys.readouterr().err
     assert code == 2
-    assert "data.expectations[0] column_present column 'age': expected column present with type float, observed string" in err
+    assert (
+        "data.expectations[0] column_present column 'age': expected column present with type float, observed string"
+        in err
+    )
     assert "data.expectations[1] range column 'age': expected values in [0, 120]" in err and "'forty'" in err
     assert "Traceback" not in err
     datasets = project / ".mlops" / "data" / "patients"
@@ -108,7 +115,9 @@ def test_missing_source_file_is_a_clean_error(project: Path, capsys: pytest.Capt
     err = capsys.readouterr().err
     assert code == 2
     assert "error: data.source.path: csv file 'raw/patients.csv': no file matches" in err
-    assert not (project / ".mlops" / "data" / "patients").exists() or not any((project / ".mlops" / "data" / "patients").iterdir())
+    assert not (project / ".mlops" / "data" / "patients").exists() or not any(
+        (project / ".mlops" / "data" / "patients").iterdir()
+    )
 
 
 def test_output_dir_and_bad_logical_date(project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -119,10 +128,14 @@ def test_output_dir_and_bad_logical_date(project: Path, tmp_path: Path, capsys: 
     assert "error: logical date 'yesterday' is not YYYY-MM-DD" in capsys.readouterr().err
 
 
-def test_quality_example_exercises_every_transform_and_policy(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_quality_example_exercises_every_transform_and_policy(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["data", "--config-dir", str(project / "conf"), "data=generated_quality"]) == 0
     out = capsys.readouterr().out
-    assert re.search(r"QUAR data\.expectations\[4\] range 'age' \[quarantine\]: expected values in \[18, 90\]; \d+ bad row\(s\)", out)
+    assert re.search(
+        r"QUAR data\.expectations\[4\] range 'age' \[quarantine\]: expected values in \[18, 90\]; \d+ bad row\(s\)", out
+    )
     assert "WARN data.expectations[5] range 'income' [warn]" in out
     assert re.search(r"\n  income_per_person +DOUBLE +feature \(numeric\) +inferred\n", out)
     (folder,) = (project / ".mlops" / "data" / "generated_quality").iterdir()
@@ -132,7 +145,11 @@ def test_quality_example_exercises_every_transform_and_policy(project: Path, cap
 
 def test_rerun_with_new_expectations_refreshes_the_report(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["data", "--config-dir", str(project / "conf"), "data=generated"]) == 0
-    edit_yaml(project / "conf" / "data" / "generated.yaml", "    policy: warn\n", "    policy: warn\n  - kind: unique\n    column: x1\n")
+    edit_yaml(
+        project / "conf" / "data" / "generated.yaml",
+        "    policy: warn\n",
+        "    policy: warn\n  - kind: unique\n    column: x1\n",
+    )
     assert main(["data", "--config-dir", str(project / "conf"), "data=generated"]) == 0
     capsys.readouterr()
     (folder,) = (project / ".mlops" / "data" / "generated").iterdir()

@@ -39,8 +39,11 @@ def readings() -> Iterator[str]:
 
 def test_sql_source_reads_postgres_with_the_logical_date(tmp_path: Path, readings: str) -> None:
     data = config(
-        {"kind": "sql", "url": "postgresql+psycopg://postgres:not-a-secret-pw@127.0.0.1:5432/test",
-         "query": f"SELECT id, temperature, site, alarm FROM {readings} WHERE day = DATE '{{ds}}'"},
+        {
+            "kind": "sql",
+            "url": "postgresql+psycopg://postgres:not-a-secret-pw@127.0.0.1:5432/test",
+            "query": f"SELECT id, temperature, site, alarm FROM {readings} WHERE day = DATE '{{ds}}'",
+        },
         columns={"target": "alarm"},
         expectations=[{"kind": "range", "column": "temperature", "min": 0.0, "max": 50.0}],
     )
@@ -55,16 +58,29 @@ def test_sql_source_reads_postgres_with_the_logical_date(tmp_path: Path, reading
 
 
 def test_postgres_error_names_the_query_and_hides_the_password(tmp_path: Path) -> None:
-    data = config({"kind": "sql", "url": "postgresql+psycopg://postgres:hunter2@127.0.0.1:5432/test",
-                   "query": "SELECT * FROM no_such_table_here"})
-    with pytest.raises(DataError, match=r"data\.source\.query: sql source 'postgresql\+psycopg://postgres:\*\*\*@127\.0\.0\.1:5432/test': .*no_such_table_here") as caught:
+    data = config(
+        {
+            "kind": "sql",
+            "url": "postgresql+psycopg://postgres:hunter2@127.0.0.1:5432/test",
+            "query": "SELECT * FROM no_such_table_here",
+        }
+    )
+    with pytest.raises(
+        DataError,
+        match=r"data\.source\.query: sql source 'postgresql\+psycopg://postgres:\*\*\*@127\.0\.0\.1:5432/test': .*no_such_table_here",
+    ) as caught:
         prepare_dataset(data, tmp_path / "out", project_root=tmp_path)
     assert "hunter2" not in str(caught.value)
     assert not (tmp_path / "out").exists()
 
 
 def test_postgres_query_with_no_rows_is_empty_result(tmp_path: Path, readings: str) -> None:
-    data = config({"kind": "sql", "url": "postgresql+psycopg://postgres@127.0.0.1:5432/test",
-                   "query": f"SELECT * FROM {readings} WHERE day = DATE '{{ds}}'"})
+    data = config(
+        {
+            "kind": "sql",
+            "url": "postgresql+psycopg://postgres@127.0.0.1:5432/test",
+            "query": f"SELECT * FROM {readings} WHERE day = DATE '{{ds}}'",
+        }
+    )
     with pytest.raises(DataError, match=r"data\.source: sql source .* returned no rows"):
         prepare_dataset(data, tmp_path / "out", logical_date="2020-01-01", project_root=tmp_path)

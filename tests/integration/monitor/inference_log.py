@@ -46,9 +46,16 @@ def write_part(
     }
     for name in features.column_names:
         column = features.column(name)
-        columns[name] = column.cast(pa.float64()) if pa.types.is_integer(column.type) or pa.types.is_floating(column.type) else column.cast(pa.string())
+        columns[name] = (
+            column.cast(pa.float64())
+            if pa.types.is_integer(column.type) or pa.types.is_floating(column.type)
+            else column.cast(pa.string())
+        )
     table = pa.table(columns).replace_schema_metadata(
-        {"mlops_declare.inference_log_version": INFERENCE_LOG_VERSION, "mlops_declare.class_names": json.dumps(class_names)}
+        {
+            "mlops_declare.inference_log_version": INFERENCE_LOG_VERSION,
+            "mlops_declare.class_names": json.dumps(class_names),
+        }
     )
     folder = home / INFERENCE_LOG_FOLDER / f"date={start.astimezone(UTC):%Y-%m-%d}"
     folder.mkdir(parents=True, exist_ok=True)

@@ -12,16 +12,38 @@ from mlops_declare.serve.inference_log import InferenceLogWriter
 
 def test_window_of_served_rows_from_the_serving_writer(tmp_path: Path) -> None:
     home = tmp_path / ".mlops"
-    writer = InferenceLogWriter(home / INFERENCE_LOG_FOLDER, [("x", "numeric"), ("c", "categorical")], ["no", "yes"],
-                                queue_size=1000, part_max_rows=40, part_max_seconds=0.1)
+    writer = InferenceLogWriter(
+        home / INFERENCE_LOG_FOLDER,
+        [("x", "numeric"), ("c", "categorical")],
+        ["no", "yes"],
+        queue_size=1000,
+        part_max_rows=40,
+        part_max_seconds=0.1,
+    )
     start = datetime(2026, 11, 29, 23, 50, tzinfo=UTC)  # the window crosses a day partition
     rows = []
     for index in range(100):
-        for variant, served, model in (("primary", True, "shop"), ("shadow", False, "shop"), ("primary", True, "other")):
-            rows.append({"request_id": f"r{index}", "timestamp": start + timedelta(seconds=15 * index), "model_name": model,
-                         "model_version": 2, "variant": variant, "served": served, "latency_ms": 1.0,
-                         "prediction": "yes", "prediction_value": 0.8, "probabilities": [0.2, 0.8],
-                         "x": float(index), "c": "a" if index % 2 else None})
+        for variant, served, model in (
+            ("primary", True, "shop"),
+            ("shadow", False, "shop"),
+            ("primary", True, "other"),
+        ):
+            rows.append(
+                {
+                    "request_id": f"r{index}",
+                    "timestamp": start + timedelta(seconds=15 * index),
+                    "model_name": model,
+                    "model_version": 2,
+                    "variant": variant,
+                    "served": served,
+                    "latency_ms": 1.0,
+                    "prediction": "yes",
+                    "prediction_value": 0.8,
+                    "probabilities": [0.2, 0.8],
+                    "x": float(index),
+                    "c": "a" if index % 2 else None,
+                }
+            )
     writer.submit(rows)
     writer.close()
     assert len(list((home / INFERENCE_LOG_FOLDER).glob("date=*/part-*.parquet"))) >= 2
@@ -30,6 +52,7 @@ def test_window_of_served_rows_from_the_serving_writer(tmp_path: Path) -> None:
     assert table.num_rows == 30 and set(table.column("variant").to_pylist()) == {"primary"}
     assert table.column("x").to_pylist() == [float(index) for index in range(70, 100)]  # newest 30, oldest first
     assert window.class_names == ["no", "yes"] and window.start is not None and window.start < window.end
-    since = read_inference_window(home, "shop", start=datetime(2026, 11, 30, tzinfo=UTC),
-                                  end=datetime(2026, 11, 30, 0, 5, tzinfo=UTC))
+    since = read_inference_window(
+        home, "shop", start=datetime(2026, 11, 30, tzinfo=UTC), end=datetime(2026, 11, 30, 0, 5, tzinfo=UTC)
+    )
     assert since.table.num_rows == 20 and "date" not in since.table.column_names

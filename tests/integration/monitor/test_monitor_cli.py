@@ -30,16 +30,27 @@ CLI = [str(Path(sys.executable).parent / "mlops-declare")]
 MODEL = "breast_cancer@staging"
 SHIFTED = ("mean radius", "mean texture", "worst area")
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
-    "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--no-first-run",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 pytestmark = pytest.mark.slow
 
 
 def cli(*arguments: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CLI, *arguments], cwd=cwd, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    return subprocess.run(
+        [*CLI, *arguments],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +64,10 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (test_split,) = list((root / ".mlops" / "runs").glob("*/data/test.parquet"))
     held_out = pq.read_table(test_split)
     pq.write_table(held_out, root / "held_out.parquet")
-    columns = {name: pc.multiply(held_out.column(name).cast(pa.float64()), 1.6) if name in SHIFTED else held_out.column(name)
-               for name in held_out.column_names}
+    columns = {
+        name: pc.multiply(held_out.column(name).cast(pa.float64()), 1.6) if name in SHIFTED else held_out.column(name)
+        for name in held_out.column_names
+    }
     pq.write_table(pa.table(columns), root / "shifted.parquet")
     return root
 
@@ -79,20 +92,40 @@ def _charts_drawn(report: Path, tmp_path: Path) -> str:
     chromium = shutil.which("chromium")
     assert chromium, "Debian's chromium is needed to render the report: apt-get install -y chromium"
     result = subprocess.run(
-        [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'chromium'}", "--virtual-time-budget=10000",
-         "--dump-dom", report.as_uri()],
-        capture_output=True, text=True, timeout=120,
+        [
+            chromium,
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={tmp_path / 'chromium'}",
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+            report.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     return result.stdout
 
 
 def test_drift_on_held_out_data_is_quiet_and_on_shifted_data_alarms(trained: Path, tmp_path: Path) -> None:
-    quiet = cli("drift", "--current", "held_out.parquet", "--model", MODEL, "--json", str(tmp_path / "quiet.json"), cwd=trained)
+    quiet = cli(
+        "drift", "--current", "held_out.parquet", "--model", MODEL, "--json", str(tmp_path / "quiet.json"), cwd=trained
+    )
     assert quiet.returncode == 0, quiet.stdout + quiet.stderr
     assert "verdict: no drift" in quiet.stdout
-    loud = cli("drift", "--current", "shifted.parquet", "--model", MODEL, "--json", str(tmp_path / "loud.json"),
-               "--report", str(tmp_path / "loud.html"), cwd=trained)
+    loud = cli(
+        "drift",
+        "--current",
+        "shifted.parquet",
+        "--model",
+        MODEL,
+        "--json",
+        str(tmp_path / "loud.json"),
+        "--report",
+        str(tmp_path / "loud.html"),
+        cwd=trained,
+    )
     assert loud.returncode == 1, loud.stdout + loud.stderr
     result = json.loads((tmp_path / "loud.json").read_text())
     assert sorted(result["drift_result"]["dataset"]["drifted_columns"]) == sorted(SHIFTED)
@@ -101,7 +134,7 @@ def test_drift_on_held_out_data_is_quiet_and_on_shifted_data_alarms(trained: Pat
     # Plotly draws each chart as SVG; every drifted column has its reference-vs-current chart.
     for chart in ("scores-p_value", "distribution-0", "distribution-1", "distribution-2", "history"):
         start = dom.index(f'id="{chart}"')
-        assert 'class="main-svg"' in dom[start:start + 20000], chart
+        assert 'class="main-svg"' in dom[start : start + 20000], chart
     assert dom.count('class="main-svg"') >= 10
     for column in SHIFTED:
         assert f"{column}: reference vs current" in dom
@@ -131,8 +164,16 @@ def _log_held_out(trained: Path, hour: int) -> pa.Table:
     positive = package.predict_records(features.to_pylist())
     probabilities = [[1.0 - float(p), float(p)] for p in np.asarray(positive).reshape(-1)]
     ids = [f"req-{hour}-{index}" for index in range(table.num_rows)]
-    write_part(trained / ".mlops", features, probabilities, [str(n) for n in package.spec["class_names"]],
-               "breast_cancer", 1, datetime(2026, 11, 30, hour, tzinfo=UTC), ids)
+    write_part(
+        trained / ".mlops",
+        features,
+        probabilities,
+        [str(n) for n in package.spec["class_names"]],
+        "breast_cancer",
+        1,
+        datetime(2026, 11, 30, hour, tzinfo=UTC),
+        ids,
+    )
     return pa.table({"request_id": ids, "label": [str(v) for v in table.column("target").to_pylist()]})
 
 
@@ -153,7 +194,9 @@ def test_monitor_on_the_inference_log_then_labels_arrive(trained: Path, tmp_path
     assert after.returncode == 0, after.stdout + after.stderr
     metrics = {(m["name"], m["estimated"]): m for m in json.loads(after.stdout)["performance"]["metrics"]}
     assert set(metrics) == {("accuracy", True), ("accuracy", False)}
-    assert metrics[("accuracy", False)]["rows"] == labels.num_rows and 0.5 <= metrics[("accuracy", False)]["value"] <= 1.0
+    assert (
+        metrics[("accuracy", False)]["rows"] == labels.num_rows and 0.5 <= metrics[("accuracy", False)]["value"] <= 1.0
+    )
     history = cli("monitor", "history", "--json", cwd=trained)
     checks = json.loads(history.stdout)
     measured = [m for m in checks[0]["metrics"] if m["name"] == "performance.accuracy"]
@@ -195,8 +238,10 @@ def test_drift_fires_alerts_and_requests_a_retrain(trained: Path, receiver: str,
         closed.bind(("127.0.0.1", 0))
         dead = f"http://127.0.0.1:{closed.getsockname()[1]}/hook"
     _Receiver.bodies.clear()
-    alerts = (f"monitoring.alerts=[{{kind: webhook, url: '{receiver}'}}, {{kind: webhook, url: '{dead}', retries: 2, "
-              f"timeout_s: 1.0}}, {{kind: file, path: {tmp_path / 'alerts.jsonl'}}}]")
+    alerts = (
+        f"monitoring.alerts=[{{kind: webhook, url: '{receiver}'}}, {{kind: webhook, url: '{dead}', retries: 2, "
+        f"timeout_s: 1.0}}, {{kind: file, path: {tmp_path / 'alerts.jsonl'}}}]"
+    )
     result = cli("monitor", "--model", MODEL, "--current", "shifted.parquet", "--json", alerts, cwd=trained)
     assert result.returncode == 1, result.stdout + result.stderr
     check = json.loads(result.stdout)
@@ -211,12 +256,25 @@ def test_drift_fires_alerts_and_requests_a_retrain(trained: Path, receiver: str,
     # The retrain request of mlops_declare/seams.py, appended to the requests file outside Airflow.
     request = check["retrain"]
     assert set(request) == {"reason", "model", "check_id", "window", "verdict", "requested_at"}
-    assert request["reason"] == "drift" and request["model"] == "breast_cancer:1" and request["check_id"] == check["check_id"]
+    assert (
+        request["reason"] == "drift"
+        and request["model"] == "breast_cancer:1"
+        and request["check_id"] == check["check_id"]
+    )
     assert set(request["verdict"]) == {"dataset_drift", "drift_share", "drifted_columns", "multivariate", "performance"}
     lines = (trained / ".mlops" / "triggers" / "retrain.jsonl").read_text().splitlines()
     assert json.loads(lines[-1]) == request
     # orchestration.triggers.drift is the one switch.
-    off = cli("monitor", "--model", MODEL, "--current", "shifted.parquet", "--json", "orchestration.triggers.drift=false", cwd=trained)
+    off = cli(
+        "monitor",
+        "--model",
+        MODEL,
+        "--current",
+        "shifted.parquet",
+        "--json",
+        "orchestration.triggers.drift=false",
+        cwd=trained,
+    )
     assert json.loads(off.stdout)["retrain"] is None
 
 

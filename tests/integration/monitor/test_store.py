@@ -30,16 +30,34 @@ def test_checks_are_recorded_with_every_column_and_read_back(backend: Backend) -
     store = MonitoringStore.open(backend.store_url)
     try:
         for shift in (0.0, 1.0):
-            result = {"kind": "monitor", "model": {"name": "shop", "version": 3},
-                      "window": {"start": "2026-11-30T10:00:00+00:00", "end": "2026-11-30T11:00:00+00:00", "rows": 400},
-                      "drift_result": _check(shift), "performance": {"metrics": [
-                          {"name": "accuracy", "value": 0.91, "threshold": 0.9, "breached": False, "estimated": True, "rows": 400}]}}
+            result = {
+                "kind": "monitor",
+                "model": {"name": "shop", "version": 3},
+                "window": {"start": "2026-11-30T10:00:00+00:00", "end": "2026-11-30T11:00:00+00:00", "rows": 400},
+                "drift_result": _check(shift),
+                "performance": {
+                    "metrics": [
+                        {
+                            "name": "accuracy",
+                            "value": 0.91,
+                            "threshold": 0.9,
+                            "breached": False,
+                            "estimated": True,
+                            "rows": 400,
+                        }
+                    ]
+                },
+            }
             result["drift"] = result["drift_result"]["drift"]
             store.record(result)
         history = store.history("shop")
         assert [check["drift"] for check in history] == [True, False]  # newest first
         newest = history[0]
-        assert newest["model_version"] == 3 and newest["rows"] == 400 and newest["window_start"].startswith("2026-11-30T10:00")
+        assert (
+            newest["model_version"] == 3
+            and newest["rows"] == 400
+            and newest["window_start"].startswith("2026-11-30T10:00")
+        )
         assert {column["column"]: column["drifted"] for column in newest["columns"]} == {"x": True, "c": False}
         assert all(column["score"] is not None and column["method"] for column in newest["columns"])
         names = {metric["name"] for metric in newest["metrics"]}
@@ -63,11 +81,13 @@ def test_labels_from_a_sql_table_join_on_request_id(tmp_path: Path) -> None:
     from mlops_declare.config.monitoring import SqlLabels
 
     labels = load_labels(SqlLabels(kind="sql", url=url, table="truth", id_column="rid", label_column="y"), tmp_path)
-    window = pa.table({
-        "request_id": ["r1", "r2", "r3", "r4"],
-        "prediction": ["1", "1", "1", "0"],
-        "probabilities": [[0.1, 0.9], [0.4, 0.6], [0.2, 0.8], [0.7, 0.3]],
-    })
+    window = pa.table(
+        {
+            "request_id": ["r1", "r2", "r3", "r4"],
+            "prediction": ["1", "1", "1", "0"],
+            "probabilities": [[0.1, 0.9], [0.4, 0.6], [0.2, 0.8], [0.7, 0.3]],
+        }
+    )
     result = check_performance(window, labels, ["0", "1"], Performance(metric="f1", min=0.9))
     measured = {metric["name"]: metric for metric in result["metrics"] if not metric["estimated"]}
     assert result["labelled_rows"] == 3

@@ -62,7 +62,9 @@ class Server:
 def start(command: list[str], cwd: Path, port: int, log: Path, env: dict[str, str] | None = None) -> Server:
     stream = open(log, "w")
     environment = {**os.environ, **(env or {})}
-    process = subprocess.Popen(command, cwd=cwd, stdout=stream, stderr=subprocess.STDOUT, text=True, env=environment, start_new_session=True)
+    process = subprocess.Popen(
+        command, cwd=cwd, stdout=stream, stderr=subprocess.STDOUT, text=True, env=environment, start_new_session=True
+    )
     server = Server(process, f"http://127.0.0.1:{port}", log)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

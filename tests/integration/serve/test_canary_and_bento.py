@@ -14,7 +14,9 @@ from tests.integration.serve.conftest import CLI, free_port, serve, start
 pytestmark = pytest.mark.slow
 
 
-def test_canary_routes_its_weight_to_the_candidate(served_project: Path, sample_records: list[dict[str, float]]) -> None:
+def test_canary_routes_its_weight_to_the_candidate(
+    served_project: Path, sample_records: list[dict[str, float]]
+) -> None:
     server = serve(
         served_project,
         "serving.rollout.strategy=canary",
@@ -25,7 +27,9 @@ def test_canary_routes_its_weight_to_the_candidate(served_project: Path, sample_
     )
     try:
         with server.client() as client:
-            versions = [client.post("/predict", json={"records": sample_records[:1]}).json()["version"] for _ in range(200)]
+            versions = [
+                client.post("/predict", json={"records": sample_records[:1]}).json()["version"] for _ in range(200)
+            ]
     finally:
         server.stop()
     assert set(versions) == {1, 2}
@@ -35,20 +39,28 @@ def test_canary_routes_its_weight_to_the_candidate(served_project: Path, sample_
     import duckdb
 
     log = served_project / ".mlops" / "inferences"
-    variants = dict(duckdb.sql(
-        f"select variant, count(*) from read_parquet('{log}/*/*.parquet') where variant in ('canary') "
-        "or (variant = 'primary' and request_id not like 'logged-%' and request_id not like 'same-path-%') group by variant"
-    ).fetchall())
+    variants = dict(
+        duckdb.sql(
+            f"select variant, count(*) from read_parquet('{log}/*/*.parquet') where variant in ('canary') "
+            "or (variant = 'primary' and request_id not like 'logged-%' and request_id not like 'same-path-%') group by variant"
+        ).fetchall()
+    )
     assert variants.get("canary") == versions.count(2)
 
 
-def test_built_bento_serves_without_the_project_folder(served_project: Path, tmp_path: Path, sample_records: list[dict[str, float]]) -> None:
+def test_built_bento_serves_without_the_project_folder(
+    served_project: Path, tmp_path: Path, sample_records: list[dict[str, float]]
+) -> None:
     import json
 
     copy = tmp_path / "copy"
     shutil.copytree(served_project / "conf", copy / "conf")
-    shutil.copytree(served_project / ".mlops", copy / ".mlops", ignore=shutil.ignore_patterns("runs", "inferences", "serve"))
-    result = subprocess.run([*CLI, "build", "breast_cancer:1", "--json"], cwd=copy, capture_output=True, text=True, timeout=300)
+    shutil.copytree(
+        served_project / ".mlops", copy / ".mlops", ignore=shutil.ignore_patterns("runs", "inferences", "serve")
+    )
+    result = subprocess.run(
+        [*CLI, "build", "breast_cancer:1", "--json"], cwd=copy, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     built = json.loads(result.stdout)
     bento = Path(built["path"])
@@ -58,7 +70,12 @@ def test_built_bento_serves_without_the_project_folder(served_project: Path, tmp
     assert not any("SECRET" in path.read_text(errors="ignore") for path in bento.rglob("runtime.json"))
     shutil.rmtree(copy)
     port = free_port()
-    server = start([sys.executable, "-m", "bentoml", "serve", built["tag"], "--port", str(port)], tmp_path, port, tmp_path / "bento.log")
+    server = start(
+        [sys.executable, "-m", "bentoml", "serve", built["tag"], "--port", str(port)],
+        tmp_path,
+        port,
+        tmp_path / "bento.log",
+    )
     try:
         with server.client() as client:
             answer = client.post("/predict", json={"records": sample_records[:2]})
@@ -70,23 +87,43 @@ def test_built_bento_serves_without_the_project_folder(served_project: Path, tmp
 
 def test_serving_a_stage_nobody_holds_names_the_promote_command(served_project: Path) -> None:
     for label, command in (("champion", "registry alias breast_cancer:VERSION --alias champion"),):
-        result = subprocess.run([*CLI, "serve", f"breast_cancer@{label}"], cwd=served_project, capture_output=True, text=True, timeout=120)
+        result = subprocess.run(
+            [*CLI, "serve", f"breast_cancer@{label}"], cwd=served_project, capture_output=True, text=True, timeout=120
+        )
         assert result.returncode == 2
         assert f"holds '{label}'" in result.stderr and f"mlops-declare {command}" in result.stderr
 
 
-def test_readyz_is_503_until_the_followed_alias_has_a_version(served_project: Path, sample_records: list[dict[str, float]]) -> None:
+def test_readyz_is_503_until_the_followed_alias_has_a_version(
+    served_project: Path, sample_records: list[dict[str, float]]
+) -> None:
     import time
 
     import httpx
 
-    subprocess.run([*CLI, "compile", "serving.model=breast_cancer@challenger", "serving.reload_s=1"], cwd=served_project,
-                   check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [*CLI, "compile", "serving.model=breast_cancer@challenger", "serving.reload_s=1"],
+        cwd=served_project,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     port = free_port()
-    command = [sys.executable, "-m", "bentoml", "serve", "service:Predictor", "--working-dir", str(served_project / "service"),
-               "--port", str(port)]
+    command = [
+        sys.executable,
+        "-m",
+        "bentoml",
+        "serve",
+        "service:Predictor",
+        "--working-dir",
+        str(served_project / "service"),
+        "--port",
+        str(port),
+    ]
     log = open(served_project / "unready.log", "w")
-    process = subprocess.Popen(command, cwd=served_project, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen(
+        command, cwd=served_project, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
@@ -99,8 +136,13 @@ def test_readyz_is_503_until_the_followed_alias_has_a_version(served_project: Pa
         assert httpx.get(f"{url}/readyz").status_code == 503
         early = httpx.post(f"{url}/predict", json={"records": sample_records[:1]})
         assert early.status_code == 503 and early.headers["Retry-After"] and "not ready" in early.text
-        subprocess.run([*CLI, "registry", "alias", "breast_cancer:1", "--alias", "challenger"], cwd=served_project,
-                       check=True, capture_output=True, timeout=120)
+        subprocess.run(
+            [*CLI, "registry", "alias", "breast_cancer:1", "--alias", "challenger"],
+            cwd=served_project,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and httpx.get(f"{url}/readyz").status_code != 200:
             time.sleep(0.3)

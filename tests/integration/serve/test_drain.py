@@ -15,7 +15,9 @@ from tests.integration.serve.conftest import serve
 pytestmark = pytest.mark.slow
 
 
-def test_sigterm_drains_in_flight_requests_and_flushes_the_log(served_project: Path, sample_records: list[dict[str, float]]) -> None:
+def test_sigterm_drains_in_flight_requests_and_flushes_the_log(
+    served_project: Path, sample_records: list[dict[str, float]]
+) -> None:
     import duckdb
 
     log = served_project / ".mlops" / "inferences"
@@ -33,7 +35,9 @@ def test_sigterm_drains_in_flight_requests_and_flushes_the_log(served_project: P
                     return
                 request_id = f"drain-{worker}-{index}"
                 try:
-                    response = client.post("/predict", json={"records": sample_records[:2]}, headers={"X-Request-ID": request_id})
+                    response = client.post(
+                        "/predict", json={"records": sample_records[:2]}, headers={"X-Request-ID": request_id}
+                    )
                 except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
                     refused.append(request_id)
                     if signalled.is_set():

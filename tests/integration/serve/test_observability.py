@@ -85,7 +85,9 @@ def test_spans_reach_the_configured_otlp_collector_and_the_access_log_can_be_off
                 assert client.post("/predict", json={"records": sample_records[:2]}).status_code == 200
         spans = collector.wait_for("/predict")
         assert any(name.startswith("POST") for name, _ in spans), spans
-        assert collector.keys == {"test-key-not-a-secret"}, "the collector's header (OTEL_EXPORTER_OTLP_HEADERS) was not sent"
+        assert collector.keys == {"test-key-not-a-secret"}, (
+            "the collector's header (OTEL_EXPORTER_OTLP_HEADERS) was not sent"
+        )
     finally:
         log = server.stop()
     assert "path=/predict" not in log, "access log lines printed although serving.access_log=false"

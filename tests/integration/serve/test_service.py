@@ -20,7 +20,9 @@ def predict(server: Server, records: list[dict[str, object]], **headers: str) ->
         return client.post("/predict", json={"records": records})
 
 
-def test_answers_like_the_training_path(main_server: Server, served_project: Path, sample_records: list[dict[str, float]]) -> None:
+def test_answers_like_the_training_path(
+    main_server: Server, served_project: Path, sample_records: list[dict[str, float]]
+) -> None:
     from mlops_declare.config import load_config
     from mlops_declare.registry import Registry
     from mlops_declare.train.package import load_package
@@ -61,7 +63,9 @@ def test_bad_requests_are_4xx_naming_the_problem(main_server: Server, sample_rec
         malformed = client.post("/predict", content=b'{"records": [', headers={"Content-Type": "application/json"})
         assert malformed.status_code == 400
         assert client.post("/predict", content=b"a=1", headers={"Content-Type": "text/plain"}).status_code == 415
-        pickled = client.post("/predict", content=b"\x80\x04N.", headers={"Content-Type": "application/vnd.bentoml+pickle"})
+        pickled = client.post(
+            "/predict", content=b"\x80\x04N.", headers={"Content-Type": "application/vnd.bentoml+pickle"}
+        )
         assert pickled.status_code == 415
         huge = b'{"records": [' + b" " * (20 * 1024 * 1024) + b"]}"
         assert client.post("/predict", content=huge, headers={"Content-Type": "application/json"}).status_code == 413
@@ -71,7 +75,9 @@ def test_bad_requests_are_4xx_naming_the_problem(main_server: Server, sample_rec
             for _ in range(64):
                 yield b" " * 65536
 
-        assert client.post("/predict", content=chunks(), headers={"Content-Type": "application/json"}).status_code == 413
+        assert (
+            client.post("/predict", content=chunks(), headers={"Content-Type": "application/json"}).status_code == 413
+        )
 
 
 def test_api_key(main_server: Server, sample_records: list[dict[str, float]]) -> None:
@@ -107,8 +113,10 @@ def test_overload_gets_429_with_retry_after(main_server: Server, sample_records:
 
     body = json.dumps({"records": sample_records[:16]}).encode()
     address = urlsplit(main_server.url)
-    head = (f"POST /predict HTTP/1.1\r\nHost: {address.netloc}\r\nContent-Type: application/json\r\n"
-            f"X-API-Key: {API_KEY}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
+    head = (
+        f"POST /predict HTTP/1.1\r\nHost: {address.netloc}\r\nContent-Type: application/json\r\n"
+        f"X-API-Key: {API_KEY}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode()
     slow = [socket.create_connection((address.hostname, address.port), timeout=30) for _ in range(4)]
     try:
         for connection in slow:
@@ -135,7 +143,9 @@ def test_overload_gets_429_with_retry_after(main_server: Server, sample_records:
     assert predict(main_server, sample_records[:2]).status_code == 200  # the slots are free again
 
 
-def test_metrics_and_shadow_rows_in_the_inference_log(main_server: Server, served_project: Path, sample_records: list[dict[str, float]]) -> None:
+def test_metrics_and_shadow_rows_in_the_inference_log(
+    main_server: Server, served_project: Path, sample_records: list[dict[str, float]]
+) -> None:
     import duckdb
 
     for index in range(5):
@@ -143,12 +153,19 @@ def test_metrics_and_shadow_rows_in_the_inference_log(main_server: Server, serve
         assert response.json()["version"] == 1  # the shadow's answer never leaks
     with main_server.client() as client:
         metrics = client.get("/metrics").text
-    for name in ("bentoml_service_request_total", "mlops_serving_predictions_total", "mlops_serving_batch_size_bucket",
-                 "mlops_serving_model_version", "mlops_serving_inference_log_dropped_total"):
+    for name in (
+        "bentoml_service_request_total",
+        "mlops_serving_predictions_total",
+        "mlops_serving_batch_size_bucket",
+        "mlops_serving_model_version",
+        "mlops_serving_inference_log_dropped_total",
+    ):
         assert name in metrics, name
     log = served_project / ".mlops" / "inferences"
-    query = (f"select request_id, model_version, variant, served, \"mean radius\", prediction, probabilities "
-             f"from read_parquet('{log}/*/*.parquet', hive_partitioning = true) where request_id like 'logged-%'")
+    query = (
+        f'select request_id, model_version, variant, served, "mean radius", prediction, probabilities '
+        f"from read_parquet('{log}/*/*.parquet', hive_partitioning = true) where request_id like 'logged-%'"
+    )
     rows: list[tuple[object, ...]] = []
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and len(rows) < 20:
@@ -170,9 +187,27 @@ def test_schemathesis_finds_no_failures(main_server: Server) -> None:
     import sys
 
     result = subprocess.run(
-        [sys.executable, "-m", "schemathesis.cli", "run", f"{main_server.url}/docs.json", "--max-examples", "25",
-         "-H", f"X-API-Key: {API_KEY}", "--checks", "all", "--exclude-checks", "unsupported_method,positive_data_acceptance,response_schema_conformance",
-         "--include-path-regex", "^/predict", "--seed", "1"],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "schemathesis.cli",
+            "run",
+            f"{main_server.url}/docs.json",
+            "--max-examples",
+            "25",
+            "-H",
+            f"X-API-Key: {API_KEY}",
+            "--checks",
+            "all",
+            "--exclude-checks",
+            "unsupported_method,positive_data_acceptance,response_schema_conformance",
+            "--include-path-regex",
+            "^/predict",
+            "--seed",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout[-6000:]

@@ -37,8 +37,12 @@ def test_done_when_digits_cnn_bf16_with_gradual_pruning(project: Path) -> None:
     """The issue's check: trains on the CPU, prints metrics and a pruning report, writes a package that
     loads without pickle and predicts identically."""
     result = cli(
-        "train", "experiment=digits_cnn", "trainer.precision=bf16-mixed", "pruning=gradual",
-        "trainer.progress_bar=false", cwd=project,
+        "train",
+        "experiment=digits_cnn",
+        "trainer.precision=bf16-mixed",
+        "pruning=gradual",
+        "trainer.progress_bar=false",
+        cwd=project,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
@@ -76,19 +80,26 @@ def test_done_when_digits_cnn_bf16_with_gradual_pruning(project: Path) -> None:
 def test_train_help_names_the_sweep_switch(tmp_path: Path) -> None:
     result = cli("train", "--help", cwd=tmp_path)
     assert result.returncode == 0
-    assert "mlops-declare train" in result.stdout and "--multirun" in result.stdout and "--fast-dev-run" in result.stdout
+    assert (
+        "mlops-declare train" in result.stdout and "--multirun" in result.stdout and "--fast-dev-run" in result.stdout
+    )
 
 
 def test_rejected_precision_exits_with_the_message(project: Path) -> None:
     result = cli("train", "trainer.precision=16-mixed", cwd=project)
     assert result.returncode == 2
-    assert "trainer.precision: '16-mixed' needs a CUDA GPU; this run has only CPU (use 32-true or bf16-mixed)" in result.stderr
+    assert (
+        "trainer.precision: '16-mixed' needs a CUDA GPU; this run has only CPU (use 32-true or bf16-mixed)"
+        in result.stderr
+    )
     assert "Traceback" not in result.stderr
 
 
 def test_neurons_pruning_exports_a_smaller_mlp(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     os.chdir(project)
-    code = main(["train", "pruning=neurons", "trainer.max_epochs=12", "trainer.progress_bar=false", "model.hidden=[64,32]"])
+    code = main(
+        ["train", "pruning=neurons", "trainer.max_epochs=12", "trainer.progress_bar=false", "model.hidden=[64,32]"]
+    )
     assert code == 0
     out = capsys.readouterr().out
     assert "hidden units: [64, 32] -> [32, 16]" in out
@@ -103,11 +114,21 @@ def test_neurons_pruning_exports_a_smaller_mlp(project: Path, capsys: pytest.Cap
 
 def test_sweep_runs_each_combination_and_ranks_them(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     os.chdir(project)
-    code = main(["train", "-m", "model.hidden=[4],[32]", "trainer.optimizer.lr=0.0001,0.01", "trainer.max_epochs=2",
-                 "trainer.progress_bar=false", "--run-id", "sweep1"])
+    code = main(
+        [
+            "train",
+            "-m",
+            "model.hidden=[4],[32]",
+            "trainer.optimizer.lr=0.0001,0.01",
+            "trainer.max_epochs=2",
+            "trainer.progress_bar=false",
+            "--run-id",
+            "sweep1",
+        ]
+    )
     assert code == 0
     out = capsys.readouterr().out
-    table = out[out.index("sweep ranked by val accuracy (higher is better)"):].splitlines()[2:]
+    table = out[out.index("sweep ranked by val accuracy (higher is better)") :].splitlines()[2:]
     assert len(table) == 4
     values = [float(line.split()[1]) for line in table]
     assert values == sorted(values, reverse=True)
@@ -127,8 +148,16 @@ def test_a_sweep_without_multirun_is_refused(project: Path) -> None:
 @pytest.mark.slow
 def test_ddp_on_two_cpu_processes_with_pruning(project: Path) -> None:
     result = cli(
-        "train", "--verbose", "trainer=ddp_cpu", "trainer.max_epochs=3", "trainer.progress_bar=false", "pruning=gradual",
-        "pruning.start_epoch=0", "pruning.end_epoch=1", "pruning.fine_tune_epochs=1", cwd=project,
+        "train",
+        "--verbose",
+        "trainer=ddp_cpu",
+        "trainer.max_epochs=3",
+        "trainer.progress_bar=false",
+        "pruning=gradual",
+        "pruning.start_epoch=0",
+        "pruning.end_epoch=1",
+        "pruning.fine_tune_epochs=1",
+        cwd=project,
     )  # --verbose: Lightning's own lines show that DDP really ran
     assert result.returncode == 0, result.stderr[-3000:]
     assert "strategy=ddp" in result.stderr or "distributed_backend=gloo" in result.stderr
@@ -141,7 +170,14 @@ def test_ddp_on_two_cpu_processes_with_pruning(project: Path) -> None:
 
 @pytest.mark.slow
 def test_ddp_spawn_on_two_cpu_processes(project: Path) -> None:
-    result = cli("train", "trainer=ddp_cpu", "trainer.strategy=ddp_spawn", "trainer.max_epochs=2", "trainer.progress_bar=false", cwd=project)
+    result = cli(
+        "train",
+        "trainer=ddp_cpu",
+        "trainer.strategy=ddp_spawn",
+        "trainer.max_epochs=2",
+        "trainer.progress_bar=false",
+        cwd=project,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     trained = steps_of(project)["train"]
     assert load_package(Path(str(trained["package_dir"]))).spec["weights_from"].startswith("best checkpoint")
@@ -149,7 +185,14 @@ def test_ddp_spawn_on_two_cpu_processes(project: Path) -> None:
 
 
 def test_pruning_with_ddp_spawn_is_refused_before_any_work(project: Path) -> None:
-    result = cli("train", "trainer=ddp_cpu", "trainer.strategy=ddp_spawn", "pruning=gradual", "trainer.max_epochs=14", cwd=project)
+    result = cli(
+        "train",
+        "trainer=ddp_cpu",
+        "trainer.strategy=ddp_spawn",
+        "pruning=gradual",
+        "trainer.max_epochs=14",
+        cwd=project,
+    )
     assert result.returncode == 2
     assert "pruning with trainer.strategy 'ddp_spawn' is not supported; use strategy 'ddp'" in result.stderr
     assert not (project / ".mlops" / "runs").exists()
@@ -158,8 +201,14 @@ def test_pruning_with_ddp_spawn_is_refused_before_any_work(project: Path) -> Non
 @pytest.mark.slow
 def test_a_worker_nan_reaches_the_user_as_the_same_message(project: Path) -> None:
     result = cli(
-        "train", "trainer=ddp_cpu", "trainer.strategy=ddp_spawn", "trainer.optimizer.name=sgd", "trainer.optimizer.lr=1e30",
-        "trainer.max_epochs=2", "trainer.progress_bar=false", cwd=project,
+        "train",
+        "trainer=ddp_cpu",
+        "trainer.strategy=ddp_spawn",
+        "trainer.optimizer.name=sgd",
+        "trainer.optimizer.lr=1e30",
+        "trainer.max_epochs=2",
+        "trainer.progress_bar=false",
+        cwd=project,
     )
     assert result.returncode == 2
     assert "error: training stopped: the loss became NaN or infinite at step " in result.stderr

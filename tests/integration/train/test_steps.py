@@ -37,7 +37,9 @@ def test_train_then_evaluate_and_a_package_without_secrets(project: Path, monkey
     # A package that no longer reproduces what training recorded fails the evaluate step.
     tampered = json.loads(json.dumps(trained))
     tampered["metrics"]["test"]["accuracy"] = 0.123
-    with pytest.raises(StepError, match=r"the reloaded package scores differently from training: \{'test.accuracy': \(0.123"):
+    with pytest.raises(
+        StepError, match=r"the reloaded package scores differently from training: \{'test.accuracy': \(0.123"
+    ):
         run_step("evaluate", loaded, project, "r1", DATE, upstream={"train": tampered, "ingest": ingested})
 
 

@@ -16,14 +16,18 @@ from tests.conftest import REPO_ROOT
 
 CONF = REPO_ROOT / "conf"
 GOLDEN = REPO_ROOT / "tests" / "golden"
-GOLDEN_CASES = {"example": [], "digits_cnn": ["experiment=digits_cnn"], "new_data_trigger": [
-    "orchestration.triggers.new_data=true",
-    "orchestration.triggers.data_asset=file:///data/incoming",
-    "orchestration.task_runner=celery",
-    "orchestration.queue=default",
-    "orchestration.training_queue=training",
-    "orchestration.pool=ml",
-]}
+GOLDEN_CASES = {
+    "example": [],
+    "digits_cnn": ["experiment=digits_cnn"],
+    "new_data_trigger": [
+        "orchestration.triggers.new_data=true",
+        "orchestration.triggers.data_asset=file:///data/incoming",
+        "orchestration.task_runner=celery",
+        "orchestration.queue=default",
+        "orchestration.training_queue=training",
+        "orchestration.pool=ml",
+    ],
+}
 
 
 def _outputs(overrides: list[str]) -> dict[str, str]:
@@ -74,12 +78,30 @@ def test_a_custom_catalogue_expresses_gates_assets_and_a_second_dag() -> None:
     from mlops_declare.compiler.catalogue import Output, StepDeclaration
 
     steps = (
-        StepDeclaration(name="collect", dag="monitoring", function="m:collect", description="d",
-                        outputs=(Output(name="window", kind="json", location="{home}/w.json"),)),
-        StepDeclaration(name="check", dag="monitoring", function="m:check", description="d", inputs=("window",),
-                        outputs=(Output(name="verdict", kind="json", location="{home}/v.json"),), gate="retrain"),
-        StepDeclaration(name="request_retrain", dag="monitoring", function="m:request", description="d",
-                        inputs=("verdict",), emits=("retrain",)),
+        StepDeclaration(
+            name="collect",
+            dag="monitoring",
+            function="m:collect",
+            description="d",
+            outputs=(Output(name="window", kind="json", location="{home}/w.json"),),
+        ),
+        StepDeclaration(
+            name="check",
+            dag="monitoring",
+            function="m:check",
+            description="d",
+            inputs=("window",),
+            outputs=(Output(name="verdict", kind="json", location="{home}/v.json"),),
+            gate="retrain",
+        ),
+        StepDeclaration(
+            name="request_retrain",
+            dag="monitoring",
+            function="m:request",
+            description="d",
+            inputs=("verdict",),
+            emits=("retrain",),
+        ),
         StepDeclaration(name="train", dag="training", function="m:train", description="d"),
     )
     plan = compile_plan(load_config(CONF, ["orchestration.triggers.drift=true"]), steps)
@@ -111,8 +133,14 @@ def test_broken_catalogues_are_refused(steps: tuple, message: str) -> None:  # t
     from mlops_declare.compiler.catalogue import Output, StepDeclaration
 
     declared = tuple(
-        StepDeclaration(name=name, dag="training", function="m:f", description="d", inputs=inputs,
-                        outputs=tuple(Output(name=o, kind="json", location="x") for o in outputs))
+        StepDeclaration(
+            name=name,
+            dag="training",
+            function="m:f",
+            description="d",
+            inputs=inputs,
+            outputs=tuple(Output(name=o, kind="json", location="x") for o in outputs),
+        )
         for name, inputs, outputs in steps
     )
     with pytest.raises(CompileError, match=message):
@@ -142,7 +170,9 @@ def test_cross_group_contradiction_stops_compilation() -> None:
 
 def test_service_request_model_follows_data_features() -> None:
     service = _outputs([])["service/service.py"]
-    assert "mean_radius: StrictFloat | None = Field(default=None, description=\"numeric feature 'mean radius'" in service
+    assert (
+        "mean_radius: StrictFloat | None = Field(default=None, description=\"numeric feature 'mean radius'" in service
+    )
     assert "'batching': {'enabled': True, 'max_batch_size': 64, 'max_latency_ms': 20}" in service
     digits = _outputs(["experiment=digits_cnn"])["service/service.py"]
     assert "image: list[list[list[StrictFloat]]] = Field(description=" in digits

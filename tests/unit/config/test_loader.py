@@ -13,9 +13,7 @@ from tests.conftest import REPO_ROOT, edit_yaml
 
 CONF = REPO_ROOT / "conf"
 GROUP_FILES = sorted(
-    (path.parent.name, path.stem)
-    for path in CONF.glob("*/*.yaml")
-    if path.parent.name != "experiment"
+    (path.parent.name, path.stem) for path in CONF.glob("*/*.yaml") if path.parent.name != "experiment"
 )
 
 

@@ -34,7 +34,9 @@ def test_an_unknown_metric_is_refused_not_assumed_higher_is_better() -> None:
     with pytest.raises(ValidationError, match="Input should be 'accuracy', 'f1'"):
         Threshold.model_validate({"metric": "custom_score", "min": 0.5})
     assert not Threshold.model_validate({"metric": "loss", "min_improvement": 0.1}).higher_is_better
-    assert Threshold.model_validate({"metric": "loss", "min_improvement": 0.1, "direction": "higher_is_better"}).higher_is_better
+    assert Threshold.model_validate(
+        {"metric": "loss", "min_improvement": 0.1, "direction": "higher_is_better"}
+    ).higher_is_better
     assert not Threshold.model_validate({"metric": "mse", "max": 0.5}).higher_is_better
 
 

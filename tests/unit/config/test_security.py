@@ -41,7 +41,9 @@ def test_allowed_callback_is_accepted(project: Path) -> None:
 
 def test_python_yaml_tags_do_not_execute(project: Path, tmp_path: Path) -> None:
     canary = tmp_path / "pwned"
-    edit_yaml(project / "conf/model/mlp.yaml", "dropout: 0.1", f"dropout: !!python/object/apply:os.system ['touch {canary}']")
+    edit_yaml(
+        project / "conf/model/mlp.yaml", "dropout: 0.1", f"dropout: !!python/object/apply:os.system ['touch {canary}']"
+    )
     with pytest.raises(ConfigError, match=r"^conf/model/mlp.yaml: line \d+: invalid YAML"):
         load_config(project / "conf")
     assert not canary.exists()
@@ -80,7 +82,10 @@ def test_secret_is_kept_as_a_reference_in_the_snapshot(project: Path, monkeypatc
     loaded = load_config(project / "conf")
     assert CANARY in loaded.config.registry.store_url
     assert CANARY not in repr(loaded)
-    assert loaded.snapshot["registry"]["store_url"] == "postgresql+psycopg://mlops:${oc.env:MLOPS_TEST_CANARY}@127.0.0.1:5432/test"
+    assert (
+        loaded.snapshot["registry"]["store_url"]
+        == "postgresql+psycopg://mlops:${oc.env:MLOPS_TEST_CANARY}@127.0.0.1:5432/test"
+    )
     assert CANARY not in str(loaded.snapshot)
 
 

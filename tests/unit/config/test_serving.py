@@ -14,10 +14,22 @@ def test_model_references_accepted(reference: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "reference", ["../etc@x", "digits@", "@production", "digits@prod/../x", "1digits@production", "digits", "digits:abc", "digits:0"]
+    "reference",
+    [
+        "../etc@x",
+        "digits@",
+        "@production",
+        "digits@prod/../x",
+        "1digits@production",
+        "digits",
+        "digits:abc",
+        "digits:0",
+    ],
 )
 def test_bad_model_references_rejected(reference: str) -> None:
-    with pytest.raises(ValidationError, match="is not a model reference; expected NAME@STAGE_OR_ALIAS, NAME:VERSION or NAME:latest"):
+    with pytest.raises(
+        ValidationError, match="is not a model reference; expected NAME@STAGE_OR_ALIAS, NAME:VERSION or NAME:latest"
+    ):
         ServingConfig(model=reference)
 
 

@@ -7,7 +7,16 @@ from pydantic import ValidationError
 
 from mlops_declare.config.trainer import TrainerConfig, precision_problem
 
-LIGHTNING_PRECISIONS = ["32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true", "transformer-engine", "auto"]
+LIGHTNING_PRECISIONS = [
+    "32-true",
+    "16-mixed",
+    "bf16-mixed",
+    "16-true",
+    "bf16-true",
+    "64-true",
+    "transformer-engine",
+    "auto",
+]
 
 
 @pytest.mark.parametrize("precision", LIGHTNING_PRECISIONS)

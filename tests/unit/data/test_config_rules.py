@@ -15,8 +15,14 @@ GENERATED: dict[str, Any] = {"kind": "generated", "rows": 10, "columns": [{"name
 @pytest.mark.parametrize(
     ("expectation", "message"),
     [
-        ({"kind": "column_present", "column": "a"}, "column_present checks the whole table; policy 'quarantine' does not apply"),
-        ({"kind": "freshness", "column": "a", "max_age_hours": 1.0}, "freshness checks the newest row only; policy 'quarantine' does not apply"),
+        (
+            {"kind": "column_present", "column": "a"},
+            "column_present checks the whole table; policy 'quarantine' does not apply",
+        ),
+        (
+            {"kind": "freshness", "column": "a", "max_age_hours": 1.0},
+            "freshness checks the newest row only; policy 'quarantine' does not apply",
+        ),
         ({"kind": "row_count", "min": 1}, "row_count checks the whole table; policy 'quarantine' does not apply"),
     ],
 )

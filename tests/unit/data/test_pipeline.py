@@ -19,15 +19,27 @@ GENERATED = {
     "kind": "generated",
     "rows": 600,
     "seed": 11,
-    "columns": [{"name": "a"}, {"name": "b", "null_fraction": 0.1}, {"name": "c", "type": "categorical", "categories": ["p", "q"]}],
+    "columns": [
+        {"name": "a"},
+        {"name": "b", "null_fraction": 0.1},
+        {"name": "c", "type": "categorical", "categories": ["p", "q"]},
+    ],
 }
 
 
 def test_outputs_are_written_and_reopened(tmp_path: Path) -> None:
     prepared = prepare(config(GENERATED), tmp_path)
     names = sorted(path.name for path in prepared.directory.iterdir())
-    assert names == ["metadata.json", "preprocessing.json", "profile.json", "report.json", "report.txt",
-                     "test.parquet", "train.parquet", "val.parquet"]
+    assert names == [
+        "metadata.json",
+        "preprocessing.json",
+        "profile.json",
+        "report.json",
+        "report.txt",
+        "test.parquet",
+        "train.parquet",
+        "val.parquet",
+    ]
     assert PreparedDataset.load(prepared.directory) == prepared
     assert prepared.feature_names == ["a", "b", "c"] and prepared.target == "target"
     assert not [path for path in tmp_path.iterdir() if path.name.startswith(".")], "no temporary folder left behind"
@@ -100,33 +112,45 @@ def test_load_of_a_folder_without_dataset(tmp_path: Path) -> None:
 
 def test_missing_target_names_column_and_config_path(tmp_path: Path) -> None:
     path = numbered_csv(tmp_path / "raw.csv")
-    with pytest.raises(DataError, match=r"data\.columns\.target: column 'label' not found; csv source '.*raw\.csv' has columns: id, x, y, colour, target"):
+    with pytest.raises(
+        DataError,
+        match=r"data\.columns\.target: column 'label' not found; csv source '.*raw\.csv' has columns: id, x, y, colour, target",
+    ):
         prepare(config(csv_source(path), columns={"target": "label"}), tmp_path)
 
 
 def test_target_with_missing_values_is_rejected(tmp_path: Path) -> None:
     path = numbered_csv(tmp_path / "raw.csv", extra="40,1.0,1,red,\n")
-    with pytest.raises(DataError, match=r"data\.columns\.target: target column 'target' has 1 missing value\(s\) of 41"):
+    with pytest.raises(
+        DataError, match=r"data\.columns\.target: target column 'target' has 1 missing value\(s\) of 41"
+    ):
         prepare(config(csv_source(path)), tmp_path)
 
 
 def test_all_null_feature_column_is_rejected(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "hollow.csv", ["x,empty,target"] + [f"{i},,{i % 2}" for i in range(20)])
-    with pytest.raises(DataError, match=r"data\.columns\.features: column 'empty' is entirely missing \(all 20 values null\)"):
+    with pytest.raises(
+        DataError, match=r"data\.columns\.features: column 'empty' is entirely missing \(all 20 values null\)"
+    ):
         prepare(config(csv_source(path), columns={"features": [{"name": "x"}, {"name": "empty"}]}), tmp_path)
 
 
 def test_declared_numeric_feature_with_text_is_a_type_error(tmp_path: Path) -> None:
-    path = write_csv(tmp_path / "typed.csv", ["x,size,target"] + [f"{i},{'big' if i == 3 else i},{i % 2}" for i in range(20)])
+    path = write_csv(
+        tmp_path / "typed.csv", ["x,size,target"] + [f"{i},{'big' if i == 3 else i},{i % 2}" for i in range(20)]
+    )
     with pytest.raises(
-        DataError, match=r"data\.columns\.features\[1\]: column 'size' is declared numeric but 1 of 20 values are not numbers \(e\.g\. 'big'\)"
+        DataError,
+        match=r"data\.columns\.features\[1\]: column 'size' is declared numeric but 1 of 20 values are not numbers \(e\.g\. 'big'\)",
     ):
         prepare(config(csv_source(path), columns={"features": [{"name": "x"}, {"name": "size"}]}), tmp_path)
 
 
 def test_declared_feature_missing_from_data(tmp_path: Path) -> None:
     path = numbered_csv(tmp_path / "raw.csv")
-    with pytest.raises(DataError, match=r"data\.columns\.features\[0\]: column 'colour ' not found \(did you mean 'colour'\?\)"):
+    with pytest.raises(
+        DataError, match=r"data\.columns\.features\[0\]: column 'colour ' not found \(did you mean 'colour'\?\)"
+    ):
         prepare(config(csv_source(path), columns={"features": [{"name": "colour ", "type": "categorical"}]}), tmp_path)
 
 
@@ -136,7 +160,10 @@ def test_inferred_schema_is_recorded_with_roles(tmp_path: Path) -> None:
     ]
     path = write_csv(tmp_path / "customers.csv", rows)
     prepared = prepare(config(csv_source(path), columns={"target": "churned"}), tmp_path)
-    schema = {column["name"]: (column["role"], column["feature_type"], column["declared"]) for column in prepared.metadata()["schema"]}
+    schema = {
+        column["name"]: (column["role"], column["feature_type"], column["declared"])
+        for column in prepared.metadata()["schema"]
+    }
     assert schema == {
         "customer_id": ("id", None, False),
         "signed_up": ("timestamp", None, False),

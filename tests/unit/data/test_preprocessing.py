@@ -24,7 +24,9 @@ def _mixed(tmp_path: Path, **fields: Any) -> PreparedDataset:
     rows = ["id,x,colour,flag,target"]
     for i in range(40):
         x = "" if i % 9 == 4 else str(i)
-        rows.append(f"{i},{x},{('red', 'green', 'blue', 'red')[i % 4]},{str(i % 3 == 0).lower()},{('cat', 'dog')[i % 2]}")
+        rows.append(
+            f"{i},{x},{('red', 'green', 'blue', 'red')[i % 4]},{str(i % 3 == 0).lower()},{('cat', 'dog')[i % 2]}"
+        )
     path = write_csv(tmp_path / "mixed.csv", rows)
     return prepare(config(csv_source(path), columns={"target": "target"}, **fields), tmp_path)
 
@@ -68,7 +70,11 @@ def test_categories_get_a_vocabulary_and_an_unknown_bucket(tmp_path: Path) -> No
     assert preprocessor.encoded_names == ["x", "colour=red", "colour=blue", "colour=<unknown>", "flag"]
     assert preprocessor.input_shape == (5,)
     encoded = preprocessor.transform_records(
-        [{"x": 1.0, "colour": "red", "flag": False}, {"x": 1.0, "colour": "purple", "flag": False}, {"x": 1.0, "colour": None, "flag": False}]
+        [
+            {"x": 1.0, "colour": "red", "flag": False},
+            {"x": 1.0, "colour": "purple", "flag": False},
+            {"x": 1.0, "colour": None, "flag": False},
+        ]
     )
     assert encoded[:, 1:4].tolist() == [[1, 0, 0], [0, 0, 1], [0, 0, 1]]
 
@@ -118,7 +124,9 @@ def test_image_train_and_serve_identical(tmp_path: Path) -> None:
         }
     )
 )
-def test_any_record_encodes_like_its_table_row(tmp_path_factory: pytest.TempPathFactory, record: dict[str, Any]) -> None:
+def test_any_record_encodes_like_its_table_row(
+    tmp_path_factory: pytest.TempPathFactory, record: dict[str, Any]
+) -> None:
     state_path = _shared_state(tmp_path_factory)
     preprocessor = Preprocessor.load(state_path)
     table = pa.table(
@@ -191,11 +199,16 @@ def test_table_with_text_in_a_numeric_feature_is_rejected(tmp_path: Path) -> Non
 
 
 def test_infinite_values_are_treated_as_missing(tmp_path: Path) -> None:
-    path = write_csv(tmp_path / "inf.csv", ["x,target"] + [f"{'inf' if i == 3 else '-inf' if i == 5 else i},{i % 2}" for i in range(30)])
+    path = write_csv(
+        tmp_path / "inf.csv",
+        ["x,target"] + [f"{'inf' if i == 3 else '-inf' if i == 5 else i},{i % 2}" for i in range(30)],
+    )
     prepared = prepare(config(csv_source(path)), tmp_path)
     preprocessor = Preprocessor.load(prepared.preprocessing_path)
     state = json.loads(prepared.preprocessing_path.read_text())
-    assert np.isfinite([state["features"][0]["offset"], state["features"][0]["scale"], state["features"][0]["fill"]]).all()
+    assert np.isfinite(
+        [state["features"][0]["offset"], state["features"][0]["scale"], state["features"][0]["fill"]]
+    ).all()
     encoded = preprocessor.transform_records([{"x": float("inf")}, {"x": float("nan")}, {"x": None}])
     assert np.isfinite(encoded).all() and len(set(encoded[:, 0].tolist())) == 1
 

@@ -35,7 +35,9 @@ def test_any_csv_prepares_or_fails_cleanly(
         writer = csv.writer(stream)
         writer.writerow(["a", "b", "target"])
         writer.writerows(["" if cell is None else cell for cell in row] for row in rows)
-    expectations = [{"kind": "range", "column": "a", "min": -3.0, "max": 3.0, "policy": "quarantine" if quarantine else "warn"}]
+    expectations = [
+        {"kind": "range", "column": "a", "min": -3.0, "max": 3.0, "policy": "quarantine" if quarantine else "warn"}
+    ]
     data = config(
         csv_source(path),
         columns={"target": "target"},
@@ -48,7 +50,10 @@ def test_any_csv_prepares_or_fails_cleanly(
         assert not (folder / "out").exists()
         assert sorted(path.name for path in folder.iterdir()) == ["fuzz.csv"]
         return
-    assert sum(prepared.metadata()["rows"]["splits"].values()) == prepared.metadata()["rows"]["checked"] - prepared.metadata()["rows"]["quarantined"]
+    assert (
+        sum(prepared.metadata()["rows"]["splits"].values())
+        == prepared.metadata()["rows"]["checked"] - prepared.metadata()["rows"]["quarantined"]
+    )
 
 
 COLUMN_TYPES = {

@@ -53,7 +53,7 @@ def test_missing_file_names_path_and_config_key_and_writes_nothing(tmp_path: Pat
 
 def test_unreadable_csv_is_a_data_error(tmp_path: Path) -> None:
     path = tmp_path / "ragged.csv"
-    path.write_text("a,b\n1,2,3,4\n5\n\"unterminated,6\n", encoding="utf-8")
+    path.write_text('a,b\n1,2,3,4\n5\n"unterminated,6\n', encoding="utf-8")
     with pytest.raises(DataError, match=r"data\.source: cannot read csv source '.*ragged\.csv'"):
         prepare(config(csv_source(path)), tmp_path)
 
@@ -208,7 +208,11 @@ def test_a_bad_value_after_the_type_sample_is_named_instead_of_failing_the_read(
     (the whole file is sniffed again), so the user is told which value is wrong, not 'conversion error'."""
     lines = ["a,b,target"] + [f"{index},{index * 0.5},{index % 2}" for index in range(30_000)] + ["oops,1.0,1"]
     path = write_csv(tmp_path / "late.csv", lines)
-    with pytest.raises(DataError, match=r"column 'a' looks numeric but 1 of 30001 values are not numbers \(e.g. 'oops'\)"):
+    with pytest.raises(
+        DataError, match=r"column 'a' looks numeric but 1 of 30001 values are not numbers \(e.g. 'oops'\)"
+    ):
         prepare(config(csv_source(path), columns={"target": "target"}), tmp_path)
-    categorical = config(csv_source(path), columns={"target": "target", "features": [{"name": "a", "type": "categorical"}]})
+    categorical = config(
+        csv_source(path), columns={"target": "target", "features": [{"name": "a", "type": "categorical"}]}
+    )
     assert "oops" in all_rows(prepare(categorical, tmp_path, name="kept")).column("a").to_pylist()

@@ -20,7 +20,9 @@ from mlops_declare.errors import DataError
 from tests.unit.data.helpers import config, csv_source, numbered_csv, prepare, write_csv
 
 
-def _split_ids(tmp_path: Path, split: dict[str, Any], path: Path | None = None, name: str = "out") -> dict[str, list[int]]:
+def _split_ids(
+    tmp_path: Path, split: dict[str, Any], path: Path | None = None, name: str = "out"
+) -> dict[str, list[int]]:
     source = path or numbered_csv(tmp_path / "raw.csv", rows=200)
     prepared = prepare(config(csv_source(source), split=split), tmp_path, name)
     return {split_name: pq.read_table(file).column("id").to_pylist() for split_name, file in prepared.splits.items()}
@@ -45,7 +47,10 @@ def test_stratified_split_keeps_class_balance(tmp_path: Path) -> None:
     rows = ["id,x,target"] + [f"{i},{i},{'rare' if i % 10 == 0 else 'common'}" for i in range(200)]
     path = write_csv(tmp_path / "imbalanced.csv", rows)
     prepared = prepare(
-        config(csv_source(path), split={"kind": "random", "stratify": True, "fractions": {"train": 0.5, "val": 0.25, "test": 0.25}}),
+        config(
+            csv_source(path),
+            split={"kind": "random", "stratify": True, "fractions": {"train": 0.5, "val": 0.25, "test": 0.25}},
+        ),
         tmp_path,
     )
     for name, expected_rare in (("train", 10), ("val", 5), ("test", 5)):
@@ -67,7 +72,10 @@ def test_too_few_rows_for_a_split_is_rejected(tmp_path: Path) -> None:
 
 def test_fractions_must_sum_to_one() -> None:
     with pytest.raises(ValidationError, match=r"train \+ val \+ test must be 1\.0, got 1\.1"):
-        config({"kind": "builtin", "dataset": "wine"}, split={"kind": "random", "fractions": {"train": 0.8, "val": 0.2, "test": 0.1}})
+        config(
+            {"kind": "builtin", "dataset": "wine"},
+            split={"kind": "random", "fractions": {"train": 0.8, "val": 0.2, "test": 0.1}},
+        )
 
 
 def _events(tmp_path: Path, extra: str = "") -> Path:
@@ -98,13 +106,17 @@ def test_time_split_unknown_column(tmp_path: Path) -> None:
 
 def test_column_split_and_its_values(tmp_path: Path) -> None:
     names = ("train", "train", "val", "test")
-    path = write_csv(tmp_path / "fixed.csv", ["id,fold,x,target"] + [f"{i},{names[i % 4]},{i},{i % 2}" for i in range(40)])
+    path = write_csv(
+        tmp_path / "fixed.csv", ["id,fold,x,target"] + [f"{i},{names[i % 4]},{i},{i % 2}" for i in range(40)]
+    )
     ids = _split_ids(tmp_path, {"kind": "column", "column": "fold"}, path)
     assert ids["val"] == list(range(2, 40, 4)) and ids["test"] == list(range(3, 40, 4))
     prepared = prepare(config(csv_source(path), split={"kind": "column", "column": "fold"}), tmp_path, "again")
     assert "fold" not in prepared.feature_names
     bad = write_csv(tmp_path / "bad.csv", ["id,fold,x,target", "0,train,1,0", "1,holdout,2,1"])
-    with pytest.raises(DataError, match=r"data\.split\.column: column 'fold' holds 'holdout'; allowed: 'train', 'val', 'test'"):
+    with pytest.raises(
+        DataError, match=r"data\.split\.column: column 'fold' holds 'holdout'; allowed: 'train', 'val', 'test'"
+    ):
         _split_ids(tmp_path, {"kind": "column", "column": "fold"}, bad, name="bad")
 
 
@@ -121,8 +133,12 @@ def test_random_split_property(rows: int, train: int, val_share: int, seed: int,
     train_fraction = train / 100
     val_fraction = round((1 - train_fraction) * val_share / 100, 6)
     test_fraction = round(1 - train_fraction - val_fraction, 6)
-    split = RandomSplit(kind="random", seed=seed, stratify=stratify,
-                        fractions=SplitFractions(train=train_fraction, val=val_fraction, test=test_fraction))
+    split = RandomSplit(
+        kind="random",
+        seed=seed,
+        stratify=stratify,
+        fractions=SplitFractions(train=train_fraction, val=val_fraction, test=test_fraction),
+    )
     table = pa.table({"target": [index % 3 for index in range(rows)]})
     try:
         indices = split_indices(table, split, "target", "test source")

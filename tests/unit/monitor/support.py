@@ -13,7 +13,9 @@ from mlops_declare.monitor.drift import check_drift
 
 def monitoring(**drift: Any) -> MonitoringConfig:
     """Defaults, with `drift` keys overridden and the multivariate tests off unless asked for."""
-    multivariate = drift.pop("multivariate", {"domain_classifier": {"enabled": False}, "reconstruction": {"enabled": False}})
+    multivariate = drift.pop(
+        "multivariate", {"domain_classifier": {"enabled": False}, "reconstruction": {"enabled": False}}
+    )
     return MonitoringConfig.model_validate(
         {"drift": drift, "multivariate": multivariate, "window": {"size_rows": 1000, "min_rows": 10}}
     )
@@ -28,5 +30,7 @@ def kinds_of(table: pa.Table) -> dict[str, str]:
 
 def drift(reference: pa.Table, current: pa.Table, config: MonitoringConfig | None = None) -> dict[str, Any]:
     config = config or monitoring()
-    profile = profile_table(reference, kinds_of(reference), bins=config.drift.bins, sample_size=config.drift.sample_size)
+    profile = profile_table(
+        reference, kinds_of(reference), bins=config.drift.bins, sample_size=config.drift.sample_size
+    )
     return check_drift(profile, current, config)

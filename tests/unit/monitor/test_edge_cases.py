@@ -100,9 +100,17 @@ def test_score_kinds_and_default_thresholds() -> None:
 
 def test_auto_follows_evidently_rule_and_records_the_choice() -> None:
     rng = np.random.default_rng(0)
-    for rows, numeric, binary, categorical in ((1000, "ks", "z", "chisquare"), (1001, "wasserstein", "jensenshannon", "jensenshannon")):
-        table = pa.table({"n": rng.normal(size=rows), "b": rng.integers(0, 2, rows).astype(float),
-                          "c": pa.array(rng.choice(["x", "y", "z"], rows))})
+    for rows, numeric, binary, categorical in (
+        (1000, "ks", "z", "chisquare"),
+        (1001, "wasserstein", "jensenshannon", "jensenshannon"),
+    ):
+        table = pa.table(
+            {
+                "n": rng.normal(size=rows),
+                "b": rng.integers(0, 2, rows).astype(float),
+                "c": pa.array(rng.choice(["x", "y", "z"], rows)),
+            }
+        )
         methods = {c["column"]: (c["method"], c["chosen_by"]) for c in drift(table, table)["columns"]}
         assert methods == {"n": (numeric, "auto"), "b": (binary, "auto"), "c": (categorical, "auto")}
 
@@ -137,7 +145,9 @@ def test_missing_share_change_is_a_signal_of_its_own() -> None:
     current[::4] = np.nan  # same distribution of the values present, 25% missing
     result = drift(pa.table({"x": values}), pa.table({"x": current}))
     assert not result["columns"][0]["drifted"]
-    assert result["signals"][0]["kind"] == "missing_share_change" and result["signals"][0]["value"] == pytest.approx(0.25)
+    assert result["signals"][0]["kind"] == "missing_share_change" and result["signals"][0]["value"] == pytest.approx(
+        0.25
+    )
     assert result["drift"] and not result["dataset"]["dataset_drift"]
 
 
@@ -155,13 +165,27 @@ _floats = st.floats(allow_nan=True, allow_infinity=True, width=64) | st.sampled_
 )
 # Found by Hypothesis: a subnormal reference range (the bin factor overflowed to infinity, 0 * inf
 # gave NaN bin positions) and a reference at the most negative float (the one-bin edge became -inf).
-@example(reference=[2.225073858507203e-309, 0.0, NAN], current=[0.7, 1.6e16, INF, 1.0, 0.0, 3.4e-199, NAN, 2.0e16, 0.0, 1.0],
-         method="kl_div")
-@example(reference=[-1.7976931348623157e308], current=[8.7e76, INF, 1.0, 0.0, -2.2e-309, 5.3e16, -1.7976931348623157e308, 1.0, 0.0, 1.0],
-         method="kl_div")
+@example(
+    reference=[2.225073858507203e-309, 0.0, NAN],
+    current=[0.7, 1.6e16, INF, 1.0, 0.0, 3.4e-199, NAN, 2.0e16, 0.0, 1.0],
+    method="kl_div",
+)
+@example(
+    reference=[-1.7976931348623157e308],
+    current=[8.7e76, INF, 1.0, 0.0, -2.2e-309, 5.3e16, -1.7976931348623157e308, 1.0, 0.0, 1.0],
+    method="kl_div",
+)
 def test_any_numeric_values_give_a_defined_result(reference: list[float], current: list[float], method: str) -> None:
-    result = drift(pa.table({"x": pa.array(reference, pa.float64())}), pa.table({"x": pa.array(current, pa.float64())}),
-                   monitoring(num_method=method))
+    result = drift(
+        pa.table({"x": pa.array(reference, pa.float64())}),
+        pa.table({"x": pa.array(current, pa.float64())}),
+        monitoring(num_method=method),
+    )
     _clean(result)
     column = result["columns"][0]
-    assert isinstance(column["drifted"], bool) and column["status"] in ("tested", "no_values", "too_few_values", "undefined")
+    assert isinstance(column["drifted"], bool) and column["status"] in (
+        "tested",
+        "no_values",
+        "too_few_values",
+        "undefined",
+    )

@@ -28,7 +28,9 @@ def test_profile_holds_what_drift_needs_and_round_trips(tmp_path: Path) -> None:
     values = rng.normal(size=rows)
     values[:100] = np.nan
     table = pa.table({"x": values, "c": pa.array(rng.choice(["a", "b", None], rows)), "y": rng.integers(0, 2, rows)})
-    profile = profile_table(table, {"x": "numeric", "c": "categorical"}, target="y", target_kind="categorical", bins=12, sample_size=5000)
+    profile = profile_table(
+        table, {"x": "numeric", "c": "categorical"}, target="y", target_kind="categorical", bins=12, sample_size=5000
+    )
     x, c = profile.columns["x"], profile.columns["c"]
     assert isinstance(x, NumericColumn) and isinstance(c, CategoricalColumn)
     assert (profile.format_version, profile.bins, profile.sample_rows) == (2, 12, 5000)
@@ -42,7 +44,10 @@ def test_profile_holds_what_drift_needs_and_round_trips(tmp_path: Path) -> None:
     (tmp_path / PROFILE_FILE).write_text(json.dumps(profile.to_json()))
     assert load_reference_profile(tmp_path) == profile
     # Seeded: the same table gives the same profile.
-    assert profile_table(table, {"x": "numeric", "c": "categorical"}, target="y", target_kind="categorical", bins=12) == profile
+    assert (
+        profile_table(table, {"x": "numeric", "c": "categorical"}, target="y", target_kind="categorical", bins=12)
+        == profile
+    )
 
 
 def test_low_cardinality_numeric_columns_keep_their_value_counts() -> None:
@@ -68,7 +73,13 @@ def test_monitoring_config_declares_corrections_and_no_longer_has_retrain_on_dri
     with pytest.raises(ValidationError, match="retrain_on_drift"):
         MonitoringConfig.model_validate({"retrain_on_drift": True})
     labels = MonitoringConfig.model_validate(
-        {"performance": {"metric": "accuracy", "min": 0.9, "labels": {"kind": "sql", "url": "sqlite://", "table": "labels"}}}
+        {
+            "performance": {
+                "metric": "accuracy",
+                "min": 0.9,
+                "labels": {"kind": "sql", "url": "sqlite://", "table": "labels"},
+            }
+        }
     )
     assert labels.performance is not None and labels.performance.labels is not None
     assert labels.performance.labels.kind == "sql"

@@ -32,7 +32,9 @@ def test_false_alarm_rate_with_correction_stays_within_alpha(correction: str) ->
     config = monitoring(correction=correction, drift_share=1 / COLUMNS, p_value=ALPHA)
     rng = np.random.default_rng(7)
     simulations = 500
-    alarms = sum(drift(_table(rng, 1000), _table(rng, 1000), config)["dataset"]["dataset_drift"] for _ in range(simulations))
+    alarms = sum(
+        drift(_table(rng, 1000), _table(rng, 1000), config)["dataset"]["dataset_drift"] for _ in range(simulations)
+    )
     rate = alarms / simulations
     assert rate <= ALPHA + 2 * math.sqrt(ALPHA * (1 - ALPHA) / simulations), rate
 
@@ -74,7 +76,9 @@ def test_tiny_shift_at_a_million_rows_is_not_flagged_by_default() -> None:
 def _clusters(rng: np.random.Generator, rows: int, flipped: bool) -> pa.Table:
     sign = rng.choice([-1.0, 1.0], rows)
     noise = rng.normal(0.0, 0.3, size=(rows, 2))
-    return pa.table({"a": sign + noise[:, 0], "b": (-sign if flipped else sign) + noise[:, 1], "c": rng.normal(size=rows)})
+    return pa.table(
+        {"a": sign + noise[:, 0], "b": (-sign if flipped else sign) + noise[:, 1], "c": rng.normal(size=rows)}
+    )
 
 
 MULTIVARIATE = {"domain_classifier": {"enabled": True}, "reconstruction": {"enabled": True}}

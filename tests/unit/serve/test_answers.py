@@ -15,7 +15,16 @@ from mlops_declare.serve.service import _response
 
 
 def version(task: str, class_names: list[str] | None) -> ServedVersion:
-    return ServedVersion(name="m", version=3, package=None, preprocessor=None, class_names=class_names, task=task, metrics={}, features=[])
+    return ServedVersion(
+        name="m",
+        version=3,
+        package=None,
+        preprocessor=None,
+        class_names=class_names,
+        task=task,
+        metrics={},
+        features=[],
+    )
 
 
 def context() -> Any:
@@ -31,7 +40,9 @@ def context() -> Any:
         ("regression", None, np.array([1.5, -2.25], dtype=np.float32)),
     ],
 )
-def test_the_encoded_answer_is_what_pydantic_would_send(task: str, class_names: list[str] | None, outputs: np.ndarray) -> None:
+def test_the_encoded_answer_is_what_pydantic_would_send(
+    task: str, class_names: list[str] | None, outputs: np.ndarray
+) -> None:
     served = version(task, class_names)
     body = {"model": "m", "version": 3, "request_id": "r1", "predictions": served.answers(outputs)}
     ctx = context()
@@ -48,7 +59,12 @@ def test_the_encoded_answer_is_what_pydantic_would_send(task: str, class_names: 
 
 def test_a_non_finite_output_is_sent_as_null_not_as_invalid_json() -> None:
     served = version("regression", None)
-    body = {"model": "m", "version": 3, "request_id": "r1", "predictions": served.answers(np.array([np.nan], dtype=np.float32))}
+    body = {
+        "model": "m",
+        "version": 3,
+        "request_id": "r1",
+        "predictions": served.answers(np.array([np.nan], dtype=np.float32)),
+    }
     response = _response(RequestOutcome(200, body), context())
     assert isinstance(response, PredictResponse)
     assert json.loads(response.model_dump_json())["predictions"][0]["prediction"] is None
@@ -70,4 +86,9 @@ def test_missing_inputs_are_counted_per_served_feature_and_other_keys_mint_no_la
     runtime._count("predict", served, "primary", records, served.answers(np.array([0.2, 0.9, 0.4], dtype=np.float32)))
     assert REGISTRY.get_sample_value("mlops_serving_missing_inputs_total", {"feature": "unit a"}) == 2.0
     assert REGISTRY.get_sample_value("mlops_serving_missing_inputs_total", {"feature": "stray key"}) is None
-    assert REGISTRY.get_sample_value("mlops_serving_predictions_total", {"model_version": "3", "variant": "primary", "prediction": "no"}) == 2.0
+    assert (
+        REGISTRY.get_sample_value(
+            "mlops_serving_predictions_total", {"model_version": "3", "variant": "primary", "prediction": "no"}
+        )
+        == 2.0
+    )

@@ -37,8 +37,15 @@ class Package:
 
 def served(pass_seconds: float) -> ServedVersion:
     return ServedVersion(
-        name="m", version=1, package=Package(), preprocessor=Preprocessor(), class_names=None,
-        task="regression", metrics={}, features=[], pass_seconds=pass_seconds,
+        name="m",
+        version=1,
+        package=Package(),
+        preprocessor=Preprocessor(),
+        class_names=None,
+        task="regression",
+        metrics={},
+        features=[],
+        pass_seconds=pass_seconds,
     )
 
 
@@ -68,7 +75,9 @@ def test_measured_passes_override_the_warm_up_figure() -> None:
         batcher.pass_seconds = INLINE_PASS_S * 100  # recent passes were slow: the next one goes to the thread
         run_requests(batcher, version, [1.0])
     assert version.package.threads[0].startswith("inference")
-    assert batcher.pass_seconds is not None and batcher.pass_seconds != INLINE_PASS_S * 100  # the new pass was averaged in
+    assert (
+        batcher.pass_seconds is not None and batcher.pass_seconds != INLINE_PASS_S * 100
+    )  # the new pass was averaged in
 
 
 def test_requests_queued_behind_a_pass_share_one_and_rows_are_capped() -> None:

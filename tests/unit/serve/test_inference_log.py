@@ -18,9 +18,19 @@ FEATURES = [("age", "numeric"), ("city", "categorical"), ("image", "image")]
 
 def row(index: int) -> dict[str, Any]:
     return {
-        "request_id": f"r{index}", "timestamp": datetime(2026, 11, 30, 12, 0, index, tzinfo=UTC), "model_name": "m",
-        "model_version": 3, "variant": "primary", "served": True, "latency_ms": 1.5, "prediction": "yes",
-        "prediction_value": 0.9, "probabilities": [0.1, 0.9], "age": float(index), "city": None, "image": [0.0, 1.0],
+        "request_id": f"r{index}",
+        "timestamp": datetime(2026, 11, 30, 12, 0, index, tzinfo=UTC),
+        "model_name": "m",
+        "model_version": 3,
+        "variant": "primary",
+        "served": True,
+        "latency_ms": 1.5,
+        "prediction": "yes",
+        "prediction_value": 0.9,
+        "probabilities": [0.1, 0.9],
+        "age": float(index),
+        "city": None,
+        "image": [0.0, 1.0],
     }
 
 
@@ -101,6 +111,8 @@ def test_rows_held_as_arrow_chunks_reach_their_day_and_part(tmp_path: Path) -> N
         "group by date order by date"
     ).fetchall()
     assert [(str(day), total, distinct) for day, total, distinct in found] == [
-        ("2026-11-30", count // 2, count // 2), ("2026-12-01", count - count // 2, count - count // 2)]
+        ("2026-11-30", count // 2, count // 2),
+        ("2026-12-01", count - count // 2, count - count // 2),
+    ]
     # A part closes by rows across chunk boundaries (1,124 rows), the rest at close; each spans both days: four files.
     assert len(list(tmp_path.glob("*/part-*.parquet"))) == 4

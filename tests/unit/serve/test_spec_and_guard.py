@@ -32,7 +32,9 @@ def test_typed_io_from_the_data_schema() -> None:
 def test_batching_longer_than_the_deadline_is_refused() -> None:
     from mlops_declare.errors import ConfigError
 
-    with pytest.raises(ConfigError, match=r"serving.batching.max_latency_ms: a request may wait 5000 ms .* deadline is 2.0 s"):
+    with pytest.raises(
+        ConfigError, match=r"serving.batching.max_latency_ms: a request may wait 5000 ms .* deadline is 2.0 s"
+    ):
         compile_outputs(load_config("conf", ["serving.batching.max_latency_ms=5000", "serving.limits.timeout_s=2"]))
 
 
@@ -49,11 +51,17 @@ def test_tracing_and_access_log_reach_the_service_decorator() -> None:
         assert excluded.url_disabled(url), url
     for url in ("http://h/metrics", "http://h/readyz", "http://h/docs.json", "http://h/predictions"):
         assert not excluded.url_disabled(url), url
-    overrides = ["serving.access_log=false", "serving.tracing.exporter=otlp", "serving.tracing.endpoint=http://collector:4318/v1/traces",
-                 "serving.tracing.sample_rate=0.25"]
+    overrides = [
+        "serving.access_log=false",
+        "serving.tracing.exporter=otlp",
+        "serving.tracing.endpoint=http://collector:4318/v1/traces",
+        "serving.tracing.sample_rate=0.25",
+    ]
     _, files = compile_outputs(load_config("conf", overrides))
-    expected = ("logging={'access': {'enabled': False}}, tracing={'exporter_type': 'otlp', 'sample_rate': 0.25, "
-                "'otlp': {'protocol': 'http', 'endpoint': 'http://collector:4318/v1/traces'}}")
+    expected = (
+        "logging={'access': {'enabled': False}}, tracing={'exporter_type': 'otlp', 'sample_rate': 0.25, "
+        "'otlp': {'protocol': 'http', 'endpoint': 'http://collector:4318/v1/traces'}}"
+    )
     assert expected in files["service/service.py"]
 
 
@@ -63,7 +71,10 @@ def test_tracing_and_access_log_reach_the_service_decorator() -> None:
         (["serving.tracing.exporter=otlp"], r"serving.tracing: .*exporter otlp needs an `endpoint`"),
         (["serving.tracing.endpoint=http://collector:4318"], r"serving.tracing: .*`endpoint` needs `exporter: otlp`"),
         (["serving.tracing.exporter=zipkin"], r"serving.tracing.exporter"),
-        (["serving.tracing.exporter=otlp", "serving.tracing.endpoint=collector:4318"], r"serving.tracing.endpoint: .*not a collector URL.*http://collector:4318"),
+        (
+            ["serving.tracing.exporter=otlp", "serving.tracing.endpoint=collector:4318"],
+            r"serving.tracing.endpoint: .*not a collector URL.*http://collector:4318",
+        ),
     ],
 )
 def test_tracing_settings_are_checked(overrides: list[str], message: str) -> None:
@@ -99,7 +110,9 @@ class Recorder:
         await send({"type": "http.response.body", "body": b"ok"})
 
 
-def call(guard: ServiceGuard, headers: dict[str, str], chunks: list[bytes], path: str = "/predict") -> tuple[int, dict[str, str], bytes, int]:
+def call(
+    guard: ServiceGuard, headers: dict[str, str], chunks: list[bytes], path: str = "/predict"
+) -> tuple[int, dict[str, str], bytes, int]:
     sent: list[dict[str, Any]] = []
     reads = 0
 
@@ -112,8 +125,12 @@ def call(guard: ServiceGuard, headers: dict[str, str], chunks: list[bytes], path
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    scope = {"type": "http", "method": "POST", "path": path,
-             "headers": [(key.lower().encode(), value.encode()) for key, value in headers.items()]}
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": path,
+        "headers": [(key.lower().encode(), value.encode()) for key, value in headers.items()],
+    }
     asyncio.run(guard(scope, receive, send))
     start = sent[0]
     response_headers = {key.decode(): value.decode() for key, value in start["headers"]}
@@ -122,8 +139,16 @@ def call(guard: ServiceGuard, headers: dict[str, str], chunks: list[bytes], path
 
 @pytest.fixture
 def spec() -> Any:
-    plan, _ = compile_outputs(load_config("conf", ["serving.limits.max_body_bytes=100", "serving.limits.max_concurrency=1",
-                                                   "+serving.api_key_env=GUARD_TEST_KEY"]))
+    plan, _ = compile_outputs(
+        load_config(
+            "conf",
+            [
+                "serving.limits.max_body_bytes=100",
+                "serving.limits.max_concurrency=1",
+                "+serving.api_key_env=GUARD_TEST_KEY",
+            ],
+        )
+    )
     return plan.service
 
 
@@ -157,9 +182,13 @@ def test_inferred_features_take_their_request_models_from_the_package(tmp_path: 
     from mlops_declare.serve.service import request_models
 
     state = {
-        "format": FORMAT, "encoded_names": ["a b", "c=x", "c=<unknown>"], "input_shape": [3],
-        "features": [{"name": "a b", "type": "numeric", "fill": 0.0, "offset": 0.0, "scale": 1.0},
-                     {"name": "c", "type": "categorical", "vocabulary": ["x"]}],
+        "format": FORMAT,
+        "encoded_names": ["a b", "c=x", "c=<unknown>"],
+        "input_shape": [3],
+        "features": [
+            {"name": "a b", "type": "numeric", "fill": 0.0, "offset": 0.0, "scale": 1.0},
+            {"name": "c", "type": "categorical", "vocabulary": ["x"]},
+        ],
     }
     (tmp_path / BUNDLED_PACKAGE).mkdir()
     (tmp_path / BUNDLED_PACKAGE / "preprocessing.json").write_text(json.dumps(state))

@@ -57,7 +57,10 @@ def test_mlp_embeds_one_hot_blocks_like_an_embedding_lookup() -> None:
 
 def test_cnn_on_a_table_is_an_error_naming_the_alternatives(cancer_data: TrainingData) -> None:
     model = example_config("model=cnn", "model.task=binary", "model.num_classes=null").config.model
-    with pytest.raises(TrainingError, match=r"model.kind .cnn. needs an image feature .*30 tabular features \(use model=mlp or model=transformer\)"):
+    with pytest.raises(
+        TrainingError,
+        match=r"model.kind .cnn. needs an image feature .*30 tabular features \(use model=mlp or model=transformer\)",
+    ):
         architecture_for(model, cancer_data)
 
 
@@ -86,7 +89,9 @@ def test_metric_selection_follows_the_task() -> None:
     trainer = example_config().config.trainer
     assert selected_metrics(trainer, "regression") == ["mse", "mae", "r2", "loss"]
     picky = example_config("trainer.metrics=[mse]").config.trainer
-    with pytest.raises(TrainingError, match=r"trainer.metrics: 'mse' not computed for task 'binary'; allowed: 'accuracy'"):
+    with pytest.raises(
+        TrainingError, match=r"trainer.metrics: 'mse' not computed for task 'binary'; allowed: 'accuracy'"
+    ):
         selected_metrics(picky, "binary")
     collection = build_metrics("multiclass", 3, ["accuracy", "f1", "loss"])
     collection.update(torch.tensor([[0.9, 0.05, 0.05], [0.1, 0.8, 0.1]]), torch.tensor([0, 2]))

@@ -59,9 +59,7 @@ def test_round_trip_gives_identical_outputs(trained: TrainingResult, cancer_data
     second = load_package(trained.package_dir)
     assert np.array_equal(first.outputs(features), second.outputs(features))
     # Re-exporting the loaded network and loading it again changes nothing either.
-    again = export_package(
-        trained.package_dir.parent / "again", first.network, first.spec, {"val": {}, "test": {}}, {}
-    )
+    again = export_package(trained.package_dir.parent / "again", first.network, first.spec, {"val": {}, "test": {}}, {})
     assert np.array_equal(load_package(again).predict(features), first.predict(features))
 
 

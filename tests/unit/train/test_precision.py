@@ -22,7 +22,9 @@ cpu_only = pytest.mark.skipif(torch.cuda.is_available(), reason="checks what a m
     ("capability", "has_cuda", "expected"),
     [(None, False, "32-true"), ((7, 0), True, "32-true"), ((8, 0), True, "bf16-mixed"), ((9, 0), True, "bf16-mixed")],
 )
-def test_auto_is_bf16_where_the_gpu_supports_it(capability: tuple[int, int] | None, has_cuda: bool, expected: str) -> None:
+def test_auto_is_bf16_where_the_gpu_supports_it(
+    capability: tuple[int, int] | None, has_cuda: bool, expected: str
+) -> None:
     assert auto_precision(capability, has_cuda) == expected
 
 
@@ -38,7 +40,10 @@ def test_run_time_check_rejects_what_the_cpu_cannot_run(precision: str) -> None:
 @cpu_only
 def test_sixteen_mixed_message_names_the_fix() -> None:
     trainer = example_config("trainer.precision=16-mixed").config.trainer
-    with pytest.raises(TrainingError, match=r"^trainer\.precision: '16-mixed' needs a CUDA GPU; this run has only CPU \(use 32-true or bf16-mixed\)$"):
+    with pytest.raises(
+        TrainingError,
+        match=r"^trainer\.precision: '16-mixed' needs a CUDA GPU; this run has only CPU \(use 32-true or bf16-mixed\)$",
+    ):
         resolve_precision(trainer)
 
 
@@ -61,7 +66,9 @@ def test_hints_for_non_finite_losses() -> None:
 
 
 @pytest.mark.parametrize("precision", ["32-true", "bf16-mixed", "64-true", "bf16-true"])
-def test_trains_on_the_cpu_and_records_the_precision_used(precision: str, cancer_data: TrainingData, tmp_path: Path) -> None:
+def test_trains_on_the_cpu_and_records_the_precision_used(
+    precision: str, cancer_data: TrainingData, tmp_path: Path
+) -> None:
     loaded = example_config(
         f"trainer.precision={precision}", "trainer.max_epochs=3", "trainer.optimizer.lr=0.01", "model.hidden=[16]"
     )
@@ -71,7 +78,9 @@ def test_trains_on_the_cpu_and_records_the_precision_used(precision: str, cancer
     package = load_package(tmp_path / "model")
     assert package.spec["precision_used"] == precision
     assert package.spec["precision"]["accelerator"] == "cpu"
-    assert all(tensor.dtype == torch.float32 for tensor in package.network.state_dict().values() if tensor.is_floating_point())
+    assert all(
+        tensor.dtype == torch.float32 for tensor in package.network.state_dict().values() if tensor.is_floating_point()
+    )
 
 
 @cpu_only
@@ -83,9 +92,15 @@ def test_auto_precision_run_records_what_auto_became(cancer_data: TrainingData, 
 
 def test_a_non_finite_loss_stops_the_run_with_the_step_and_a_hint(diabetes_data: TrainingData, tmp_path: Path) -> None:
     loaded = example_config(
-        "data=generated", "model.task=regression", "trainer.objective=mse", "trainer.early_stopping=null",
-        "trainer.checkpointing.metric=loss", "trainer.optimizer.name=sgd", "trainer.optimizer.lr=1e20",
-        "trainer.max_epochs=2", "model.hidden=[16]",
+        "data=generated",
+        "model.task=regression",
+        "trainer.objective=mse",
+        "trainer.early_stopping=null",
+        "trainer.checkpointing.metric=loss",
+        "trainer.optimizer.name=sgd",
+        "trainer.optimizer.lr=1e20",
+        "trainer.max_epochs=2",
+        "model.hidden=[16]",
     )
     with pytest.raises(TrainingError) as error:
         train_model(loaded, diabetes_data, tmp_path)
@@ -97,10 +112,18 @@ def test_a_non_finite_loss_stops_the_run_with_the_step_and_a_hint(diabetes_data:
 
 @pytest.mark.parametrize("precision", ["32-true", "bf16-mixed", "64-true"])
 @pytest.mark.parametrize("pruning", ["gradual", "neurons"])
-def test_pruning_under_each_cpu_precision(precision: str, pruning: str, cancer_data: TrainingData, tmp_path: Path) -> None:
+def test_pruning_under_each_cpu_precision(
+    precision: str, pruning: str, cancer_data: TrainingData, tmp_path: Path
+) -> None:
     loaded = example_config(
-        f"trainer.precision={precision}", f"pruning={pruning}", "trainer.max_epochs=4", "model.hidden=[32,16]",
-        "pruning.start_epoch=0", "pruning.end_epoch=2", "pruning.fine_tune_epochs=1", "pruning.final_sparsity=0.5",
+        f"trainer.precision={precision}",
+        f"pruning={pruning}",
+        "trainer.max_epochs=4",
+        "model.hidden=[32,16]",
+        "pruning.start_epoch=0",
+        "pruning.end_epoch=2",
+        "pruning.fine_tune_epochs=1",
+        "pruning.final_sparsity=0.5",
         "trainer.optimizer.lr=0.01",
     )
     result = train_model(loaded, cancer_data, tmp_path)

@@ -33,8 +33,16 @@ def gradual(**fields: object) -> GradualPruning:
 
 def mlp(hidden: list[int], batch_norm: bool = False, inputs: int = 12) -> tuple[torch.nn.Module, dict[str, object]]:
     architecture = {
-        "kind": "mlp", "task": "multiclass", "hidden": hidden, "activation": "relu", "dropout": 0.0,
-        "batch_norm": batch_norm, "embedding_dim": 4, "input_shape": [inputs], "num_outputs": 3, "categorical": [],
+        "kind": "mlp",
+        "task": "multiclass",
+        "hidden": hidden,
+        "activation": "relu",
+        "dropout": 0.0,
+        "batch_norm": batch_norm,
+        "embedding_dim": 4,
+        "input_shape": [inputs],
+        "num_outputs": 3,
+        "categorical": [],
     }
     torch.manual_seed(0)
     return build_network(architecture), architecture
@@ -119,7 +127,10 @@ def test_exclude_keeps_the_output_layer_dense() -> None:
 
 def test_patterns_that_select_nothing_are_an_error_naming_the_choices() -> None:
     network, _ = mlp([16])
-    with pytest.raises(TrainingError, match=r"select no parameter; prunable parameters of this model: layers\.0\.weight, output\.weight"):
+    with pytest.raises(
+        TrainingError,
+        match=r"select no parameter; prunable parameters of this model: layers\.0\.weight, output\.weight",
+    ):
         prunable_targets(network, gradual(include=["^conv"]))
 
 
@@ -193,8 +204,17 @@ def test_neurons_removes_hidden_units_and_keeps_the_outputs(batch_norm: bool) ->
 
 def test_neurons_only_applies_to_mlps() -> None:
     cnn = build_network(
-        {"kind": "cnn", "task": "multiclass", "channels": [4], "kernel_size": 3, "hidden": 8, "activation": "relu",
-         "dropout": 0.0, "input_shape": [1, 8, 8], "num_outputs": 10}
+        {
+            "kind": "cnn",
+            "task": "multiclass",
+            "channels": [4],
+            "kernel_size": 3,
+            "hidden": 8,
+            "activation": "relu",
+            "dropout": 0.0,
+            "input_shape": [1, 8, 8],
+            "num_outputs": 10,
+        }
     )
     with pytest.raises(TrainingError, match="'neurons' removes hidden units of an MLP; this model is a CnnNetwork"):
         prunable_targets(cnn, gradual(method="neurons", scope="local"))

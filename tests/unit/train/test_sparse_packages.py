@@ -37,7 +37,11 @@ def test_an_80_percent_sparse_package_is_over_3x_smaller_and_predicts_identicall
 
     stored = (package.directory / WEIGHTS_FILE).stat().st_size
     assert dense_bytes / stored >= 3.0
-    header = json.loads((package.directory / WEIGHTS_FILE).read_bytes()[8:][: int.from_bytes((package.directory / WEIGHTS_FILE).read_bytes()[:8], "little")])
+    header = json.loads(
+        (package.directory / WEIGHTS_FILE).read_bytes()[8:][
+            : int.from_bytes((package.directory / WEIGHTS_FILE).read_bytes()[:8], "little")
+        ]
+    )
     assert "mlops_declare.sparse" in header["__metadata__"]  # bitmask + values, not a pickle
     features = np.random.default_rng(0).normal(size=(50, 64)).astype(np.float32)
     with torch.no_grad():
@@ -57,7 +61,12 @@ def test_semi_structured_config_becomes_a_one_shot_schedule() -> None:
     assert isinstance(pruning, SemiStructuredPruning)
     schedule = pruning_schedule(pruning)
     assert schedule is not None
-    assert (schedule.method, schedule.start_epoch, schedule.end_epoch, schedule.final_sparsity) == ("semi_structured", 3, 3, 0.5)
+    assert (schedule.method, schedule.start_epoch, schedule.end_epoch, schedule.final_sparsity) == (
+        "semi_structured",
+        3,
+        3,
+        0.5,
+    )
 
 
 def test_semi_structured_keeps_two_of_every_four_weights_in_linear_layers() -> None:
@@ -95,11 +104,21 @@ def test_semi_structured_kernels_say_they_need_a_cuda_gpu() -> None:
 
 def test_report_says_how_much_smaller_and_that_the_gpu_speedup_was_not_measured() -> None:
     report = {
-        "method": "semi_structured", "scope": "local", "schedule": "one_shot", "final_sparsity": 0.5, "layers": [],
-        "before_is": "dense", "latency_batch": 1024, "speedup": 1.0, "size_ratio": 0.5,
+        "method": "semi_structured",
+        "scope": "local",
+        "schedule": "one_shot",
+        "final_sparsity": 0.5,
+        "layers": [],
+        "before_is": "dense",
+        "latency_batch": 1024,
+        "speedup": 1.0,
+        "size_ratio": 0.5,
         "before": {"parameters": 10, "nonzero_parameters": 10, "package_bytes": 100, "val": {}, "cpu_latency_ms": 1.0},
         "after": {"parameters": 10, "nonzero_parameters": 5, "package_bytes": 50, "val": {}, "cpu_latency_ms": 1.0},
-        "semi_structured": {"gpu_speedup": None, "note": "not measured: PyTorch's semi-structured (2:4) sparse kernels need a CUDA GPU"},
+        "semi_structured": {
+            "gpu_speedup": None,
+            "note": "not measured: PyTorch's semi-structured (2:4) sparse kernels need a CUDA GPU",
+        },
     }
     text = render_pruning_report(report)
     assert "2.00x smaller" in text
@@ -118,14 +137,19 @@ def test_training_with_semi_structured_pruning_on_the_cpu(tmp_path: Path) -> Non
     features, targets = load_breast_cancer(return_X_y=True)
     data = training_data_from_arrays(split_three(standardise(features)[:, :28], targets))
     loaded = example_config(
-        "pruning=semi_structured", "pruning.prune_epoch=1", "pruning.fine_tune_epochs=1", "trainer.max_epochs=3",
+        "pruning=semi_structured",
+        "pruning.prune_epoch=1",
+        "pruning.fine_tune_epochs=1",
+        "trainer.max_epochs=3",
         "model.hidden=[64,32]",
     )
     result = train_model(loaded, data, tmp_path)
     report = result.pruning_report
     assert report is not None and report["method"] == "semi_structured"
     assert {row["parameter"]: row["sparsity"] for row in report["layers"]} == {
-        "layers.0.weight": 0.5, "layers.1.weight": 0.5, "output.weight": 0.5,
+        "layers.0.weight": 0.5,
+        "layers.1.weight": 0.5,
+        "output.weight": 0.5,
     }
     assert report["size_ratio"] < 0.6
     if not semi_structured_available():

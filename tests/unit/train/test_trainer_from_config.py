@@ -23,8 +23,13 @@ def trainer_for(*overrides: str, data: TrainingData, directory: Path) -> object:
 
 def test_trainer_keys_reach_lightning(cancer_data: TrainingData, tmp_path: Path) -> None:
     trainer = trainer_for(
-        "trainer.gradient_clip_val=0.5", "trainer.accumulate_grad_batches=3", "trainer.max_epochs=7",
-        "trainer.deterministic=true", "trainer.progress_bar=false", data=cancer_data, directory=tmp_path,
+        "trainer.gradient_clip_val=0.5",
+        "trainer.accumulate_grad_batches=3",
+        "trainer.max_epochs=7",
+        "trainer.deterministic=true",
+        "trainer.progress_bar=false",
+        data=cancer_data,
+        directory=tmp_path,
     )
     assert trainer.gradient_clip_val == 0.5  # type: ignore[attr-defined]
     assert trainer.accumulate_grad_batches == 3  # type: ignore[attr-defined]
@@ -40,7 +45,11 @@ def test_device_indices_on_the_cpu_count_processes(cancer_data: TrainingData, tm
 
 
 def test_allowed_callbacks_are_built_and_bad_params_named() -> None:
-    built = allowed_callbacks(example_config("+trainer.callbacks=[{name: learning_rate_monitor, params: {logging_interval: epoch}}]").config.trainer)
+    built = allowed_callbacks(
+        example_config(
+            "+trainer.callbacks=[{name: learning_rate_monitor, params: {logging_interval: epoch}}]"
+        ).config.trainer
+    )
     assert type(built[0]).__name__ == "LearningRateMonitor"
     bad = example_config("+trainer.callbacks=[{name: timer, params: {nonsense: 1}}]").config.trainer
     with pytest.raises(TrainingError, match=r"trainer.callbacks.0.params: 'timer' rejected them"):
@@ -55,14 +64,19 @@ def test_tensorboard_without_the_package_names_the_install_command(tmp_path: Pat
 
 def test_a_pruning_schedule_longer_than_training_is_refused() -> None:
     loaded = example_config("pruning=gradual", "trainer.max_epochs=5")
-    with pytest.raises(TrainingError, match=r"trainer.max_epochs \(5\) is shorter than the pruning schedule: .* = 14 epochs"):
+    with pytest.raises(
+        TrainingError, match=r"trainer.max_epochs \(5\) is shorter than the pruning schedule: .* = 14 epochs"
+    ):
         preflight(loaded)
     assert preflight(loaded, fast_dev_run=True).used == "32-true"  # a fast_dev_run only checks the wiring
 
 
 def test_watched_metrics_must_be_computed() -> None:
     trainer = example_config("trainer.metrics=[accuracy]", "trainer.early_stopping.metric=auroc").config.trainer
-    with pytest.raises(TrainingError, match=r"trainer.early_stopping.metric: 'auroc' is not computed by this run; computed: accuracy, loss"):
+    with pytest.raises(
+        TrainingError,
+        match=r"trainer.early_stopping.metric: 'auroc' is not computed by this run; computed: accuracy, loss",
+    ):
         check_monitored_metrics(trainer, ["accuracy", "loss"])
     check_schedule_fits(example_config().config.trainer, example_config("pruning=gradual").config.pruning)  # type: ignore[arg-type]
 
@@ -80,7 +94,10 @@ def test_schedules_and_optimizers_train_and_log_the_learning_rate(
     schedule: tuple[str, ...], cancer_data: TrainingData, tmp_path: Path
 ) -> None:
     loaded = example_config(
-        *schedule, "trainer.max_epochs=3", "model.hidden=[8]", "trainer.early_stopping=null",
+        *schedule,
+        "trainer.max_epochs=3",
+        "model.hidden=[8]",
+        "trainer.early_stopping=null",
         "+trainer.callbacks=[{name: learning_rate_monitor, params: {logging_interval: step}}]",
     )
     result = train_model(loaded, cancer_data, tmp_path)
@@ -95,7 +112,10 @@ def test_schedules_and_optimizers_train_and_log_the_learning_rate(
 
 def test_best_k_checkpoints_are_kept(cancer_data: TrainingData, tmp_path: Path) -> None:
     loaded = example_config(
-        "trainer.max_epochs=4", "model.hidden=[8]", "trainer.early_stopping=null", "trainer.checkpointing.save_top_k=2",
+        "trainer.max_epochs=4",
+        "model.hidden=[8]",
+        "trainer.early_stopping=null",
+        "trainer.checkpointing.save_top_k=2",
         "trainer.checkpointing.metric=accuracy",
     )
     result = train_model(loaded, cancer_data, tmp_path)
@@ -106,8 +126,12 @@ def test_best_k_checkpoints_are_kept(cancer_data: TrainingData, tmp_path: Path) 
 
 def test_regression_reports_regression_metrics(diabetes_data: TrainingData, tmp_path: Path) -> None:
     loaded = example_config(
-        "model.task=regression", "trainer.objective=r2", "trainer.early_stopping=null", "trainer.checkpointing.metric=mse",
-        "trainer.max_epochs=8", "trainer.optimizer.lr=0.01",
+        "model.task=regression",
+        "trainer.objective=r2",
+        "trainer.early_stopping=null",
+        "trainer.checkpointing.metric=mse",
+        "trainer.max_epochs=8",
+        "trainer.optimizer.lr=0.01",
     )
     result = train_model(loaded, diabetes_data, tmp_path)
     assert set(result.metrics["test"]) == {"mse", "mae", "r2", "loss"}
@@ -120,13 +144,21 @@ def test_compile_switch_compiles_the_network_and_still_prunes(cancer_data: Train
 
     torch._dynamo.reset()
     loaded = example_config(
-        "trainer.compile=true", "trainer.max_epochs=2", "model.hidden=[16]", "pruning=gradual",
-        "pruning.start_epoch=0", "pruning.end_epoch=1", "pruning.fine_tune_epochs=0",
+        "trainer.compile=true",
+        "trainer.max_epochs=2",
+        "model.hidden=[16]",
+        "pruning=gradual",
+        "pruning.start_epoch=0",
+        "pruning.end_epoch=1",
+        "pruning.fine_tune_epochs=0",
     )
     result = train_model(loaded, cancer_data, tmp_path)
     assert torch._dynamo.utils.counters["stats"]["unique_graphs"] > 0
     assert result.pruning_report is not None
-    assert result.pruning_report["after"]["nonzero_parameters"] < 0.3 * result.pruning_report["before"]["nonzero_parameters"]
+    assert (
+        result.pruning_report["after"]["nonzero_parameters"]
+        < 0.3 * result.pruning_report["before"]["nonzero_parameters"]
+    )
 
 
 def test_same_seed_same_weights_other_seed_other_weights(cancer_data: TrainingData, tmp_path: Path) -> None:
