@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops_declare.cli import add_config_arguments
-from mlops_declare.compiler.catalogue import DAG_ROLES
+from mlops_declare.contracts.steps import DAG_ROLES
 from mlops_declare.errors import MlopsDeclareError
 
 
@@ -217,7 +217,7 @@ def run_run(args: argparse.Namespace) -> int:
 
 
 def read_trigger_file(path: Path) -> dict[str, Any]:
-    """The newest (last non-blank) line of a JSON-lines file of retrain requests (mlops_declare/seams.py)."""
+    """The newest (last non-blank) line of a JSON-lines file of retrain requests (mlops_declare/contracts/seams.py)."""
     try:
         lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     except OSError as exc:

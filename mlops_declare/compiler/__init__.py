@@ -8,8 +8,7 @@ from mlops_declare.compiler.checks import cross_group_problems
 from mlops_declare.compiler.plan import Plan, compile_plan
 from mlops_declare.config import LoadedConfig
 from mlops_declare.config.schema import SCHEMA_DIR, render_schemas
-
-PLAN_FILE = "plan.json"
+from mlops_declare.contracts.plan import PLAN_FILE
 
 
 def render_outputs(plan: Plan, source: str) -> dict[str, str]:

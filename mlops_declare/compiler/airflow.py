@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import pprint
 
-from mlops_declare.compiler.plan import GENERATOR, GENERATOR_VERSION, DagSpec, Plan, TaskSpec
+from mlops_declare.contracts.plan import GENERATOR, GENERATOR_VERSION, DagSpec, Plan, TaskSpec
 
 _HEADER = '''"""{title}
 

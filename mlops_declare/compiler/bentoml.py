@@ -7,7 +7,8 @@ import re
 from typing import Any
 
 from mlops_declare.compiler.airflow import header
-from mlops_declare.compiler.plan import FeatureSpec, Plan, ServiceSpec
+from mlops_declare.contracts.plan import Plan
+from mlops_declare.contracts.service import FeatureSpec, ServiceSpec
 
 
 def field_name(column: str, taken: set[str]) -> str:
@@ -118,7 +119,7 @@ from typing import Annotated, Any, Literal
 import bentoml
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat
 
-from mlops_declare.compiler.plan import ServiceSpec
+from mlops_declare.contracts.service import ServiceSpec
 from mlops_declare.serve.middleware import ServiceGuard
 from mlops_declare.serve.runtime import Runtime
 from mlops_declare.serve.schemas import Metadata, PredictResponse

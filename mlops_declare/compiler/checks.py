@@ -164,7 +164,7 @@ def check_registry(config: ProjectConfig) -> Iterator[Problem]:
 
 def check_serving(config: ProjectConfig) -> Iterator[Problem]:
     """Batching against the limits and the IO; rollout candidates and log columns against the other groups."""
-    from mlops_declare.seams import INFERENCE_LOG_COLUMNS
+    from mlops_declare.contracts.seams import INFERENCE_LOG_COLUMNS
 
     serving = config.serving
     batching, limits = serving.batching, serving.limits

@@ -1,179 +1,55 @@
-"""The plan: a JSON-serialisable IR of steps, edges, artifacts and generated outputs."""
+"""Compile: validated config + the step catalogue -> the Plan (declared in `mlops_declare.contracts.plan`)."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from mlops_declare._version import __version__
-from mlops_declare.compiler.catalogue import (
+from mlops_declare.config import LoadedConfig, ProjectConfig, fingerprint_of
+from mlops_declare.config.data import declared_features
+from mlops_declare.contracts.layouts import default_served_reference
+from mlops_declare.contracts.plan import (
+    GENERATOR,
+    GENERATOR_VERSION,
+    ArtifactSpec,
+    DagSpec,
+    KubernetesSpec,
+    Plan,
+    ScheduleSpec,
+    TaskSettings,
+    TaskSpec,
+)
+from mlops_declare.contracts.seams import promoted_asset_uri, retrain_asset_uri
+from mlops_declare.contracts.service import FeatureSpec, ServiceSpec
+from mlops_declare.contracts.steps import (
     DAG_ROLES,
     STEPS,
     DagRole,
     StepDeclaration,
     catalogue_problems,
     producers_of,
+    steps_of,
+    transitive_reduction,
 )
-from mlops_declare.config import LoadedConfig, ProjectConfig, fingerprint_of
-from mlops_declare.config.data import declared_features
-from mlops_declare.config.serving import Batching, InferenceLog, Limits, Resources, Rollout, Tracing
 from mlops_declare.errors import CompileError, ConfigIssue
-from mlops_declare.seams import promoted_asset_uri, retrain_asset_uri
 
-GENERATOR = "mlops-declare"
-GENERATOR_VERSION = __version__
-
-
-class ArtifactSpec(BaseModel):
-    """A file or record a step produces, and where it lives."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    name: str
-    kind: str
-    location: str
-    produced_by: str
+__all__ = [
+    "GENERATOR",
+    "GENERATOR_VERSION",
+    "DagSpec",
+    "FeatureSpec",
+    "Plan",
+    "ServiceSpec",
+    "compile_plan",
+    "service_spec",
+]
 
 
-class KubernetesSpec(BaseModel):
-    """How a step runs as a pod (`orchestration.task_runner: kubernetes`)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    image: str
-    namespace: str
-    project_root: str
-    image_pull_policy: str
-    service_account: str | None
-
-
-class TaskSettings(BaseModel):
-    """Airflow task settings from `orchestration` (the DAG's default_args)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    owner: str
-    retries: int
-    retry_delay_minutes: int
-    execution_timeout_minutes: int
-    queue: str | None
-    pool: str | None
-    notify_failure: bool = False
-    """Whether failed tasks POST `orchestration.notifications.failure_webhook` (resolved at run time, never rendered)."""
-    task_runner: Literal["local", "celery", "kubernetes"] = "local"
-    kubernetes: KubernetesSpec | None = None
-    """Pod settings when the task runner is kubernetes."""
-
-
-class TaskSpec(BaseModel):
-    """One task of a generated DAG: which step it runs, whose results it receives, what it gates or emits."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    name: str
-    description: str
-    upstream: tuple[str, ...]
-    """Steps whose results this task receives (the producers of its inputs); also its incoming edges."""
-    gate: str | None
-    """Result key that must be true for later tasks to run (short-circuit)."""
-    outlets: tuple[str, ...]
-    """URIs of the Assets this task emits an event on."""
-    queue: str | None
-    """Queue overriding the DAG default (training steps on `orchestration.training_queue`)."""
-
-
-class ScheduleSpec(BaseModel):
-    """When a DAG runs: a cron expression or preset, Assets whose events start it, or both (either starts it)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    cron: str | None
-    assets: tuple[str, ...] = ()
-
-    def describe(self) -> str:
-        parts = ([self.cron] if self.cron else []) + [f"asset {uri}" for uri in self.assets]
-        return " or ".join(parts) if parts else "manual only"
-
-
-class DagSpec(BaseModel):
-    """One generated Airflow DAG: everything its renderer needs."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    dag_id: str
-    role: DagRole
-    file: str
-    schedule: ScheduleSpec
-    start_date: str
-    catchup: bool
-    max_active_runs: int
-    tags: tuple[str, ...]
-    settings: TaskSettings
-    tasks: tuple[TaskSpec, ...]
-    edges: tuple[tuple[str, str], ...]
-
-    @property
-    def steps(self) -> tuple[str, ...]:
-        return tuple(task.name for task in self.tasks)
-
-
-class FeatureSpec(BaseModel):
-    """One request field of the service, as the compiler knows it from the data schema."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    name: str
-    type: Literal["numeric", "categorical", "image"]
-    shape: tuple[int, ...] | None = None
-    """Shape of one image (images only)."""
-    categories: tuple[str, ...] | None = None
-    """Allowed values of a categorical feature, where the config declares them."""
-    optional: bool
-    """Whether the field may be null or left out (imputed numbers, the unknown category)."""
-
-
-class ServiceSpec(BaseModel):
-    """The generated BentoML service project: everything the renderer and the runtime need, typed."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    name: str
-    class_name: str
-    """Python class name of the service in service.py."""
-    model: str
-    """Registry reference the service follows (e.g. digits@production)."""
-    model_name: str
-    task: Literal["binary", "multiclass", "regression"]
-    directory: str
-    inputs: tuple[str, ...] | None
-    """Request fields; None when only the data can tell (inferred features)."""
-    features: tuple[FeatureSpec, ...] | None
-    """Typed request fields; None when only the data can tell: the runtime then reads the package's input schema."""
-    port: int
-    workers: int
-    resources: Resources
-    batching: Batching
-    limits: Limits
-    rollout: Rollout
-    log_inferences: bool
-    log_sample_rate: float
-    inference_log: InferenceLog
-    inference_log_dir: str
-    """Where the inference log goes, relative to the project root unless absolute (`<project.home>/inferences`)."""
-    reload_s: float
-    access_log: bool
-    tracing: Tracing
-    api_key_env: str | None
-    """Name of the environment variable holding the API key (never the key)."""
-
-
-def service_spec(config: ProjectConfig, directory: str) -> ServiceSpec:
+def service_spec(config: ProjectConfig, directory: str, registry: dict[str, Any] | None = None) -> ServiceSpec:
     """The typed service description the BentoML renderer and the serving runtime read."""
     import re
 
     from mlops_declare.config.data import GeneratedSource
-    from mlops_declare.seams import INFERENCE_LOG_FOLDER
+    from mlops_declare.contracts.seams import INFERENCE_LOG_FOLDER
 
     serving = config.serving
     declared = declared_features(config.data)
@@ -203,7 +79,7 @@ def service_spec(config: ProjectConfig, directory: str) -> ServiceSpec:
     return ServiceSpec(
         name=serving.service_name,
         class_name=class_name or "Predictor",
-        model=serving.model or f"{config.model.name}@production",
+        model=serving.model or default_served_reference(config.model.name),
         model_name=config.model.name,
         task=config.model.task,
         directory=directory,
@@ -223,34 +99,9 @@ def service_spec(config: ProjectConfig, directory: str) -> ServiceSpec:
         access_log=serving.access_log,
         tracing=serving.tracing,
         api_key_env=serving.api_key_env,
+        project=config.project.name,
+        registry=dict(registry or {}),
     )
-
-
-class Plan(BaseModel):
-    """Everything `compile` derives from the config; plan.json is this, serialised."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    generator: str = GENERATOR
-    generator_version: str = GENERATOR_VERSION
-    project: str
-    config_fingerprint: str
-    choices: dict[str, str | None]
-    steps: tuple[StepDeclaration, ...]
-    edges: tuple[tuple[str, str], ...]
-    """(producer, consumer) pairs derived from the steps' inputs and outputs."""
-    artifacts: tuple[ArtifactSpec, ...]
-    dags: tuple[DagSpec, ...]
-    service: ServiceSpec
-    config: dict[str, Any] = Field(repr=False)
-    """The validated config snapshot (secrets as `${oc.env:VAR}` references)."""
-    fingerprint: str = ""
-    """sha256 of the canonical JSON of everything above."""
-
-    def to_json(self) -> str:
-        import json
-
-        return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
 def derive_edges(steps: tuple[StepDeclaration, ...]) -> tuple[tuple[str, str], ...]:
@@ -259,7 +110,7 @@ def derive_edges(steps: tuple[StepDeclaration, ...]) -> tuple[tuple[str, str], .
 
 
 def _dag(config: ProjectConfig, role: DagRole, steps: tuple[StepDeclaration, ...]) -> DagSpec | None:
-    members = tuple(step for step in steps if step.dag == role)
+    members = steps_of(role, steps)
     if not members:
         return None
     orchestration = config.orchestration
@@ -272,7 +123,7 @@ def _dag(config: ProjectConfig, role: DagRole, steps: tuple[StepDeclaration, ...
     if role == "training" and orchestration.triggers.new_data and orchestration.triggers.data_asset:
         assets.append(orchestration.triggers.data_asset)
     if role == "training" and orchestration.triggers.drift and any("retrain" in step.emits for step in steps):
-        # Drift-triggered retraining: the monitoring DAG emits this Asset (see mlops_declare.seams).
+        # Drift-triggered retraining: the monitoring DAG emits this Asset (see mlops_declare.contracts.seams).
         assets.append(assets_of["retrain"])
     dag_id = f"{orchestration.dag_prefix}_{role}"
     tasks = tuple(
@@ -307,7 +158,7 @@ def _dag(config: ProjectConfig, role: DagRole, steps: tuple[StepDeclaration, ...
             kubernetes=_kubernetes_spec(orchestration),
         ),
         tasks=tasks,
-        edges=derive_edges(members),
+        edges=transitive_reduction(derive_edges(members)),
     )
 
 
@@ -348,7 +199,8 @@ def compile_plan(loaded: LoadedConfig, steps: tuple[StepDeclaration, ...] = STEP
         for step in steps
         for output in step.outputs
     ]
-    service = service_spec(config, service_dir)
+    service = _with_fingerprint(service_spec(config, service_dir, loaded.snapshot.get("registry")), config.project.name)
+    dags = [_with_fingerprint(dag, config.project.name) for dag in dags]
     plan = Plan(
         project=config.project.name,
         config_fingerprint=loaded.fingerprint,
@@ -363,3 +215,9 @@ def compile_plan(loaded: LoadedConfig, steps: tuple[StepDeclaration, ...] = STEP
     return plan.model_copy(
         update={"fingerprint": fingerprint_of(plan.model_dump(mode="json", exclude={"fingerprint"}))}
     )
+
+
+def _with_fingerprint(spec: Any, project: str) -> Any:
+    """`spec` with its `fingerprint` set: sha256 of the project name and the spec's canonical JSON."""
+    body = spec.model_dump(mode="json", exclude={"fingerprint"})
+    return spec.model_copy(update={"fingerprint": fingerprint_of({"project": project, "spec": body})})

@@ -57,7 +57,7 @@ class Limits(StrictModel):
 
 
 class InferenceLog(StrictModel):
-    """How the background writer queues and rotates the inference log (format: mlops_declare/seams.py)."""
+    """How the background writer queues and rotates the inference log (format: mlops_declare/contracts/seams.py)."""
 
     queue_size: PositiveInt = 10_000
     """Rows waiting for the background writer; when full, rows are dropped and counted, never waited for."""

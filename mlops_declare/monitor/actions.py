@@ -1,7 +1,7 @@
 """What a check does about its verdict: alerts (log, file, webhook) and the retrain request.
 
 A webhook POST that fails is retried, then logged; it never fails the check. The retrain request
-follows mlops_declare/seams.py: a `RetrainRequest` dict, returned by the `act` step (the
+follows mlops_declare/contracts/seams.py: a `RetrainRequest` dict, returned by the `act` step (the
 monitoring DAG emits it as the retrain Asset's event) and, outside Airflow, appended as a JSON
 line to `<project.home>/triggers/retrain.jsonl`.
 """
@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from mlops_declare.config.monitoring import FileAlert, LogAlert, WebhookAlert
-from mlops_declare.seams import RETRAIN_REQUESTS_FILE
+from mlops_declare.contracts.seams import RETRAIN_REQUESTS_FILE
 
 LOGGER = logging.getLogger("mlops_declare.monitor")
 RETRY_BASE_S = 0.2
@@ -138,7 +138,7 @@ def post_webhook(alert: WebhookAlert, payload: dict[str, Any]) -> dict[str, Any]
 
 
 def retrain_request(result: dict[str, Any], reason: str, check_id: int | None) -> dict[str, Any]:
-    """The RetrainRequest of mlops_declare/seams.py for this check."""
+    """The RetrainRequest of mlops_declare/contracts/seams.py for this check."""
     drift = result.get("drift_result", {})
     dataset = drift.get("dataset", {})
     model = result.get("model") or {}

@@ -1,5 +1,5 @@
 """The current window: the newest rows of the inference log (the serving seam, see
-mlops_declare/seams.py) of one model, or a file."""
+mlops_declare/contracts/seams.py) of one model, or a file."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from mlops_declare.contracts.seams import INFERENCE_LOG_FOLDER
 from mlops_declare.monitor.errors import MonitoringError
-from mlops_declare.seams import INFERENCE_LOG_FOLDER
 
 CLASS_NAMES_KEY = b"mlops_declare.class_names"
 

@@ -151,7 +151,7 @@ class DeploymentRecord:
     """One entry of a model's deployment log: a version was built or served somewhere, or refused or stopped there.
 
     `target` is `bento:<tag>` for a built bento or `service:<name>@<host>` for a running replica
-    (see the deployed-reference seam in `mlops_declare.seams`).
+    (see the deployed-reference seam in `mlops_declare.contracts.seams`).
     """
 
     name: str

@@ -1,6 +1,6 @@
 """The inference log writer: a bounded queue drained by one background thread into hive-partitioned Parquet.
 
-Format and location are the contract in mlops_declare/seams.py. A request never waits for the
+Format and location are the contract in mlops_declare/contracts/seams.py. A request never waits for the
 writer: `submit` drops the row (and counts it) when the queue is full. A part closes after
 `part_max_rows` rows or `part_max_seconds`, is written to a dot-prefixed temporary name, fsynced and
 renamed, so readers never see a partial file; `close` flushes what is queued.
@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mlops_declare.seams import INFERENCE_LOG_COLUMNS, INFERENCE_LOG_VERSION
+from mlops_declare.contracts.seams import INFERENCE_LOG_COLUMNS, INFERENCE_LOG_VERSION
 
 LOGGER = logging.getLogger("mlops_declare.serve")
 
@@ -165,7 +165,7 @@ class InferenceLogWriter:
         return folder / name
 
     def schema(self) -> Any:
-        """The Arrow schema of a part (seams.py), with the feature columns and the format metadata."""
+        """The Arrow schema of a part (mlops_declare/contracts/seams.py), with the feature columns and the format metadata."""
         if self._schema is None:
             self._schema = self._build_schema()
         return self._schema

@@ -15,7 +15,7 @@ import os
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from mlops_declare.compiler.plan import ServiceSpec
+from mlops_declare.contracts.service import ServiceSpec
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops_declare.compiler.plan import FeatureSpec, ServiceSpec
+from mlops_declare.contracts.service import FeatureSpec, ServiceSpec
 from mlops_declare.errors import MlopsDeclareError
 
 if TYPE_CHECKING:
@@ -522,7 +522,7 @@ class Runtime:
             self._record(f"{served.name}:{served.version}", "serving")
 
     def _record(self, ref: str, status: str) -> None:
-        """A deployment record (seams.py); the only write a replica makes, through a short writable open."""
+        """A deployment record (mlops_declare/contracts/seams.py); the only write a replica makes, through a short writable open."""
         try:
             with open_registry(self.project_root, self.here, read_only=False) as registry:
                 registry.record_deployment(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from mlops_declare.compiler.plan import FeatureSpec, ServiceSpec
+from mlops_declare.contracts.service import FeatureSpec, ServiceSpec
 from mlops_declare.serve.runtime import RequestOutcome, Runtime, columns_to_records
 
 

@@ -1,6 +1,6 @@
 """Step functions and the local runner: the same code whether `mlops-declare run` or an Airflow task calls it.
 
-A step is declared once in `mlops_declare.compiler.catalogue` (DAG, inputs, outputs, function,
+A step is declared once in `mlops_declare.contracts.steps` (DAG, inputs, outputs, function,
 gate). Its function takes a StepContext (validated config, run id, logical date, the results of
 the steps producing its inputs, the event that triggered the run) and returns a small JSON-able
 dict. Results travel the way the engine moves them: through memory in the local runner, through
@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from mlops_declare.atomic import write_json_atomic
-from mlops_declare.compiler.catalogue import STEPS, StepDeclaration, producers_of
 from mlops_declare.config import LoadedConfig, load_snapshot
+from mlops_declare.contracts.steps import STEPS, StepDeclaration, producers_of
 from mlops_declare.errors import MlopsDeclareError
 
 RUN_ID_PATTERN = re.compile(r"[^A-Za-z0-9_.-]+")

@@ -7,7 +7,7 @@ The trigger a step receives (`StepContext.trigger`) has one shape wherever the s
 started the run is under `kind`, its payload always under `extra`:
 
 - an Asset event: `{"kind": "asset_event", "asset": uri, "timestamp": iso, "extra": event.extra, "run_type": ...}`
-  (the retrain Asset's extra is the RetrainRequest of mlops_declare/seams.py);
+  (the retrain Asset's extra is the RetrainRequest of mlops_declare/contracts/seams.py);
 - a run with a conf (`airflow dags trigger --conf`, a pod task's `--trigger`): `{"kind": "dag_run_conf", "extra": conf, "run_type": ...}`;
 - a backfill run: `{"kind": "backfill", "run_type": "backfill", "extra": conf}`;
 - outside Airflow, `mlops-declare run --trigger-file FILE`: `{"kind": "retrain_request", "extra": request}`

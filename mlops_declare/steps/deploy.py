@@ -1,7 +1,7 @@
 """The `deploy` step: build the bento of the version now holding the served label and record it.
 
 Running services follow `serving.model` (a registry reference such as `digits@production`) and
-swap to a new holder by themselves (see the deployed-reference seam in `mlops_declare.seams`);
+swap to a new holder by themselves (see the deployed-reference seam in `mlops_declare.contracts.seams`);
 this step makes the matching bento exist and appends the deployment record (status `built`).
 Idempotent: the bento tag is deterministic (model version + config fingerprint), so a retry
 returns the bento already built.

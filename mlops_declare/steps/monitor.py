@@ -4,7 +4,7 @@ Each returns a small JSON-able dict. The window itself never travels: `collect_w
 bounds (model version, first and last timestamp, rows) and the checks re-read exactly those rows
 from the inference log (or the file), so tasks may run on different workers. `act` records the
 check in the registry database, writes its reports, fires the alerts and returns the retrain
-request (mlops_declare/seams.py) under `retrain` (null when none), with `retrain_requested` as the
+request (mlops_declare/contracts/seams.py) under `retrain` (null when none), with `retrain_requested` as the
 gate for emitting the retrain Asset event.
 """
 

@@ -105,7 +105,7 @@ def promote(context: StepContext) -> dict[str, Any]:
 
 
 def retrain_reason(trigger: Any) -> str | None:
-    """For the registry history: the retrain request that started this run (mlops_declare/seams.py), in one line; else None."""
+    """For the registry history: the retrain request that started this run (mlops_declare/contracts/seams.py), in one line; else None."""
     request = (trigger or {}).get("extra")
     if (
         not isinstance(request, dict)

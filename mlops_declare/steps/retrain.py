@@ -1,6 +1,6 @@
 """The `request_retrain` step: the monitoring DAG's last task, which emits the retrain Asset event.
 
-Its result's `event` entry (the RetrainRequest of `mlops_declare.seams`) becomes the event's extra;
+Its result's `event` entry (the RetrainRequest of `mlops_declare.contracts.seams`) becomes the event's extra;
 the training DAG, scheduled on that Asset, receives it as `StepContext.trigger` and `register`
 records it in the new version's lineage.
 """

@@ -198,7 +198,7 @@ def drifted_records(rows: int, sigmas: float = 4.0) -> list[dict[str, float]]:
 
 
 def logged_rows(home: Path) -> int:
-    """Served rows in the inference log (complete parts only, as mlops_declare/seams.py promises)."""
+    """Served rows in the inference log (complete parts only, as mlops_declare/contracts/seams.py promises)."""
     import pyarrow.parquet as pq
 
     return sum(pq.read_metadata(part).num_rows for part in (home / "inferences").glob("date=*/part-*.parquet"))

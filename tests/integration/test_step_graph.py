@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from mlops_declare.compiler.catalogue import STEPS
+from mlops_declare.contracts.steps import STEPS
 from mlops_declare.config import load_config
 from mlops_declare.steps import StepContext, StepError, UpstreamResults, run_step, step_function
 from tests.conftest import REPO_ROOT

@@ -1,4 +1,4 @@
-"""Writes an inference log exactly as mlops_declare/seams.py describes it (the serving side of the
+"""Writes an inference log exactly as mlops_declare/contracts/seams.py describes it (the serving side of the
 seam), so the monitor is tested against the agreed format rather than against its own reader."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mlops_declare.seams import INFERENCE_LOG_FOLDER, INFERENCE_LOG_VERSION
+from mlops_declare.contracts.seams import INFERENCE_LOG_FOLDER, INFERENCE_LOG_VERSION
 
 _sequence = iter(range(1_000_000))
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from mlops_declare.monitor.window import read_inference_window
-from mlops_declare.seams import INFERENCE_LOG_FOLDER
+from mlops_declare.contracts.seams import INFERENCE_LOG_FOLDER
 from mlops_declare.serve.inference_log import InferenceLogWriter
 
 

@@ -253,7 +253,7 @@ def test_drift_fires_alerts_and_requests_a_retrain(trained: Path, receiver: str,
     assert body["check_id"] == check["check_id"] and sorted(body["dataset"]["drifted_columns"]) == sorted(SHIFTED)
     assert body["text"].startswith("mlops-declare monitor: breast_cancer:1: ") and "mean radius" in body["text"]
     assert json.loads((tmp_path / "alerts.jsonl").read_text().splitlines()[-1])["check_id"] == check["check_id"]
-    # The retrain request of mlops_declare/seams.py, appended to the requests file outside Airflow.
+    # The retrain request of mlops_declare/contracts/seams.py, appended to the requests file outside Airflow.
     request = check["retrain"]
     assert set(request) == {"reason", "model", "check_id", "window", "verdict", "requested_at"}
     assert (

@@ -75,7 +75,7 @@ def test_edges_are_derived_from_inputs_and_outputs() -> None:
 
 
 def test_a_custom_catalogue_expresses_gates_assets_and_a_second_dag() -> None:
-    from mlops_declare.compiler.catalogue import Output, StepDeclaration
+    from mlops_declare.contracts.steps import Output, StepDeclaration
 
     steps = (
         StepDeclaration(
@@ -130,7 +130,7 @@ def compile_outputs_from(plan: object) -> dict[str, str]:
     ],
 )
 def test_broken_catalogues_are_refused(steps: tuple, message: str) -> None:  # type: ignore[type-arg]
-    from mlops_declare.compiler.catalogue import Output, StepDeclaration
+    from mlops_declare.contracts.steps import Output, StepDeclaration
 
     declared = tuple(
         StepDeclaration(

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from mlops_declare.seams import INFERENCE_LOG_VERSION
+from mlops_declare.contracts.seams import INFERENCE_LOG_VERSION
 from mlops_declare.serve.inference_log import InferenceLogWriter
 
 FEATURES = [("age", "numeric"), ("city", "categorical"), ("image", "image")]

@@ -74,25 +74,42 @@ the records newest first.
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
 INFERENCE_LOG_FOLDER = "inferences"
 """Folder under ``project.home`` that holds the inference log."""
 
 INFERENCE_LOG_VERSION = "1"
 """Written to each part's Parquet metadata; bump when a column changes meaning."""
 
-INFERENCE_LOG_COLUMNS: tuple[str, ...] = (
-    "request_id",
-    "timestamp",
-    "model_name",
-    "model_version",
-    "variant",
-    "served",
-    "latency_ms",
-    "prediction",
-    "prediction_value",
-    "probabilities",
-    "date",
+INFERENCE_LOG_SCHEMA: tuple[tuple[str, str], ...] = (
+    ("request_id", "string"),
+    ("timestamp", "timestamp[us, tz=UTC]"),
+    ("model_name", "string"),
+    ("model_version", "int64"),
+    ("variant", "string"),
+    ("served", "bool"),
+    ("latency_ms", "float64"),
+    ("prediction", "string"),
+    ("prediction_value", "float64"),
+    ("probabilities", "list<float64>"),
 )
+"""The fixed columns of a part, in order, with their Arrow types (the writer and every reader build
+their pyarrow schema from this one declaration: `mlops_declare.serve.inference_log.arrow_schema`)."""
+
+FEATURE_ARROW_TYPES: dict[str, str] = {"numeric": "float64", "categorical": "string", "image": "list<float64>"}
+"""Arrow type of a feature column by the feature's type; feature columns follow the fixed ones."""
+
+INFERENCE_LOG_METADATA_VERSION = "mlops_declare.inference_log_version"
+INFERENCE_LOG_METADATA_CLASSES = "mlops_declare.class_names"
+"""Parquet key-value metadata keys of every part."""
+
+PARTITION_COLUMN = "date"
+"""The hive partition key (``date=YYYY-MM-DD`` folders), a column when read with hive partitioning."""
+
+INFERENCE_LOG_COLUMNS: tuple[str, ...] = (*(name for name, _ in INFERENCE_LOG_SCHEMA), PARTITION_COLUMN)
 """Fixed columns of the inference log (feature columns follow them); no feature may take one of these names."""
 
 VARIANTS: tuple[str, ...] = ("primary", "canary", "shadow")
@@ -101,7 +118,78 @@ VARIANTS: tuple[str, ...] = ("primary", "canary", "shadow")
 RETRAIN_REQUESTS_FILE = "triggers/retrain.jsonl"
 """Outside Airflow, retrain requests are appended here (relative to ``project.home``)."""
 
-RETRAIN_REASONS: tuple[str, ...] = ("drift", "performance", "manual")
+RetrainReason = Literal["drift", "performance", "manual"]
+RETRAIN_REASONS: tuple[RetrainReason, ...] = ("drift", "performance", "manual")
+
+
+class _Contract(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class RetrainWindow(_Contract):
+    start: str | None
+    end: str | None
+    rows: int | None
+
+
+class RetrainVerdict(_Contract):
+    dataset_drift: bool
+    drift_share: float
+    drifted_columns: tuple[str, ...] = ()
+    multivariate: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    performance: dict[str, float | None] = Field(default_factory=dict)
+
+
+class RetrainRequest(_Contract):
+    """Why monitoring asks for a retrain: the extra of the retrain Asset event, a line of retrain.jsonl."""
+
+    reason: RetrainReason
+    model: str
+    """`<name>:<version>` of the model that was checked."""
+    check_id: int | None
+    window: RetrainWindow
+    verdict: RetrainVerdict
+    requested_at: str
+
+
+TriggerKind = Literal["asset_event", "dag_run_conf", "backfill", "retrain_request"]
+
+
+class Trigger(_Contract):
+    """What started a run, in one shape wherever the step runs (Airflow worker, pod, local runner).
+
+    - ``asset_event``: the first triggering Asset event (``asset`` URI, ``timestamp``, its ``extra``;
+      the retrain Asset's extra is a RetrainRequest);
+    - ``dag_run_conf``: a run started with a conf (``airflow dags trigger --conf``), ``extra`` is the conf;
+    - ``backfill``: a backfill run (``extra`` its conf);
+    - ``retrain_request``: ``mlops-declare run --trigger-file FILE`` (``extra`` the newest request).
+    """
+
+    kind: TriggerKind
+    extra: dict[str, Any] = Field(default_factory=dict)
+    asset: str | None = None
+    timestamp: str | None = None
+    run_type: str | None = None
+
+    def retrain_request(self) -> RetrainRequest | None:
+        """The RetrainRequest this trigger carries, if its extra is one."""
+        try:
+            return RetrainRequest.model_validate(self.extra)
+        except ValueError:
+            return None
+
+
+LogicalDateSource = Literal["given", "logical_date", "asset_event", "run_after", "start_date", "now"]
+
+
+class RunContext(_Contract):
+    """What a runner knows about the run a task belongs to: handed to pods as one JSON argument."""
+
+    run_id: str
+    logical_date: str
+    """YYYY-MM-DD."""
+    logical_date_source: LogicalDateSource = "given"
+    trigger: Trigger | None = None
 
 
 def retrain_asset_uri(project: str, model: str) -> str:

@@ -1,0 +1,60 @@
+"""File layouts that cross layers: the prepared dataset, the model package, a run folder, and the
+split names and served-label default every layer agrees on."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+SplitName = Literal["train", "val", "test"]
+SPLITS: tuple[SplitName, ...] = ("train", "val", "test")
+"""The splits a prepared dataset holds, one Parquet file each (`<split>.parquet`)."""
+EVALUATION_SPLITS: tuple[SplitName, ...] = ("val", "test")
+"""The splits a model is scored on after training (metrics.json, gates, re-scoring)."""
+
+DEFAULT_SERVED_LABEL = "production"
+"""What a service follows when `serving.model` is not set: `<model.name>@production`."""
+
+
+def default_served_reference(model_name: str) -> str:
+    return f"{model_name}@{DEFAULT_SERVED_LABEL}"
+
+
+# --- the prepared dataset (the `ingest` step writes it, training and monitoring read it) ---------
+
+DATASET_FORMAT = "mlops_declare.dataset/1"
+DATASET_FILES: dict[str, str] = {
+    "preprocessing": "preprocessing.json",
+    "profile": "profile.json",
+    "report": "report.json",
+    "summary": "report.txt",
+    "metadata": "metadata.json",
+    "quarantine": "quarantine.parquet",
+}
+"""Files of a prepared dataset folder besides the split Parquet files."""
+
+
+def split_file(split: str) -> str:
+    return f"{split}.parquet"
+
+
+# --- the model package (training writes it, the registry stores it, serving loads it) -----------
+
+PACKAGE_FORMAT = "mlops_declare.model/1"
+PACKAGE_SPEC_FILE = "model_spec.json"
+PACKAGE_WEIGHTS_FILE = "weights.safetensors"
+PACKAGE_METRICS_FILE = "metrics.json"
+PACKAGE_CONFIG_FILE = "config.json"
+PACKAGE_PREPROCESSING_FILE = "preprocessing.json"
+PACKAGE_PRUNING_REPORT_FILE = "pruning_report.json"
+PACKAGE_REFERENCE_PROFILE_FILE = "reference_profile.json"
+"""The drift reference of the training data, carried in the package."""
+
+# --- a run folder: <project.home>/runs/<run id>/ ------------------------------------------------
+
+RUNS_FOLDER = "runs"
+RUN_PLAN_FILE = "plan.json"
+"""The run's snapshot of the project's plan.json, written by `snapshot_config`; later tasks read it."""
+RUN_DATASET_FOLDER = "data"
+RUN_PACKAGE_FOLDER = "model"
+RUN_STEPS_FOLDER = "steps"
+"""`<step>.json`: a readable copy of each step's result."""
