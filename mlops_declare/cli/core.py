@@ -185,7 +185,10 @@ def run_schema(args: argparse.Namespace) -> int:
 
 
 def run_run(args: argparse.Namespace) -> int:
-    from mlops_declare.steps import run_pipeline
+    from mlops_declare.contracts.layouts import run_folder_name
+    from mlops_declare.contracts.results import StepResult
+    from mlops_declare.contracts.seams import Trigger
+    from mlops_declare.steps import run_pipeline, step_context
 
     loaded, plan, _files, root = _compile(args)
     logical_date = args.logical_date or datetime.datetime.now(datetime.UTC).date().isoformat()
@@ -194,18 +197,21 @@ def run_run(args: argparse.Namespace) -> int:
     if dag is None:
         roles = ", ".join(dag.role for dag in plan.dags)
         raise MlopsDeclareError(f"--dag {args.dag}: the plan has no {args.dag} DAG (it has: {roles})")
-    run_id = args.run_id or f"{plan.project}_{args.dag}_{logical_date}_{loaded.fingerprint[:8]}"
+    run_id = args.run_id or run_folder_name(plan.project, args.dag, logical_date, loaded.fingerprint[:8])
     print(f"run {run_id}: {' -> '.join(dag.steps)}")
 
-    def report(name: str, result: dict[str, Any] | None, skipped: str | None) -> None:
-        print(f"  {name}: skipped; {skipped}" if result is None else f"  {name}: done; {_summary(result)}")
+    def report(name: str, result: StepResult | None, skipped: str | None) -> None:
+        print(f"  {name}: skipped; {skipped}" if result is None else f"  {name}: done; {_summary(result.to_json())}")
 
     trigger = None
     if args.trigger_file is not None:
         request = read_trigger_file(Path(args.trigger_file))
-        trigger = {"kind": "retrain_request", "extra": request}
+        trigger = Trigger(kind="retrain_request", extra=request)
         print(f"triggered by {args.trigger_file}: {_summary(request, limit=4)}")
-    outcome = run_pipeline(loaded, root, run_id, logical_date, dag.steps, on_step=report, trigger=trigger)
+    # The run's plan is compiled from this command's config (overrides included) and snapshotted
+    # into the run folder by its first step, as an Airflow run snapshots the committed plan.json.
+    context = step_context(plan, loaded, root, run_id, logical_date, trigger)
+    outcome = run_pipeline(context, dag.steps, on_step=report)
     closed = outcome.gates_closed
     ending = (
         f"ended at gate {closed[0]!r}: {'not promoted' if closed[0] == 'promote' else 'gate closed'}"

@@ -13,7 +13,7 @@ from typing import Any
 from mlops_declare.cli import add_config_arguments
 from mlops_declare.errors import MlopsDeclareError
 
-DATA_STEPS = ("ingest", "validate_data")
+DATA_STEPS = ("snapshot_config", "ingest", "validate_data")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -60,27 +60,35 @@ def run_train(args: argparse.Namespace) -> int:
 def train_once(loaded: Any, config_dir: str, run_id: str, logical_date: str, fast_dev_run: bool) -> dict[str, Any]:
     """Data steps then the train step in run `run_id`; DDP workers reuse rank 0's data and record nothing."""
     from mlops_declare.atomic import write_json_atomic
+    from mlops_declare.compiler import compile_plan
+    from mlops_declare.contracts.results import DatasetResult, StepResult, ValidationResult
     from mlops_declare.project import project_root_for
-    from mlops_declare.steps import StepContext, UpstreamResults, run_step, safe_run_id
+    from mlops_declare.steps import run_step, step_context, validated_result
     from mlops_declare.steps.train import TRAIN_COMMAND_VARIABLE, check_before_data, train
 
     check_before_data(loaded, fast_dev_run)
     root = project_root_for(config_dir)
     os.environ[TRAIN_COMMAND_VARIABLE] = run_id
-    context = StepContext(loaded, root, safe_run_id(run_id), logical_date)
-    results: dict[str, Any] = {}
+    context = step_context(compile_plan(loaded), loaded, root, run_id, logical_date)
+    results: dict[str, StepResult] = {}
     if _is_ddp_worker():
         # Lightning re-ran this command for rank > 0 on the same node: rank 0 has prepared the data
         # in this run directory already and recorded its results there.
         for step in DATA_STEPS:
-            results[step] = json.loads((context.run_dir / "steps" / f"{step}.json").read_text(encoding="utf-8"))
+            recorded = json.loads((context.run_dir / "steps" / f"{step}.json").read_text(encoding="utf-8"))
+            results[step] = validated_result(step, recorded)
     else:
         for step in DATA_STEPS:
-            results[step] = run_step(step, loaded, root, run_id, logical_date, results)
-    context = StepContext(loaded, root, context.run_id, logical_date, UpstreamResults("train", DATA_STEPS, results))
-    result = train(context, fast_dev_run=fast_dev_run)
+            results[step] = run_step(step, context, results)
+    dataset, validation = results["ingest"], results["validate_data"]
+    assert isinstance(dataset, DatasetResult) and isinstance(validation, ValidationResult)
+    result = train(context, dataset, validation, fast_dev_run=fast_dev_run).to_json()
     if not _is_ddp_worker() and result.get("package_dir"):
         write_json_atomic(context.run_dir / "steps" / "train.json", result)
+    # What the command prints names files the user can open from anywhere: absolute paths.
+    for key in ("package_dir", "pruning_report_path"):
+        if result.get(key):
+            result[key] = str(context.resolve(result[key]))
     return result
 
 

@@ -110,7 +110,7 @@ def render_service(plan: Plan, source: str) -> str:
     traffic = {"timeout": spec.limits.timeout_s}
     observability = f"logging={_logging(spec)!r}, tracing={_tracing(spec)!r}"
     max_rows = spec.limits.max_rows
-    return f'''{header(f"BentoML service {spec.name!r} serving {spec.model}.", plan, source)}
+    return f'''{header(f"BentoML service {spec.name!r} serving {spec.model}.", source, spec.fingerprint, "service")}
 from __future__ import annotations
 
 from pathlib import Path

@@ -52,6 +52,17 @@ PACKAGE_REFERENCE_PROFILE_FILE = "reference_profile.json"
 # --- a run folder: <project.home>/runs/<run id>/ ------------------------------------------------
 
 RUNS_FOLDER = "runs"
+
+
+def run_folder_name(project: str, role: str, logical_date: str, suffix: str) -> str:
+    """`<project>_<dag role>_<logical date>_<suffix>`: how local and Airflow runs name their folder.
+
+    Locally the suffix is the config fingerprint's first 8 hex digits (a rerun of the same config and
+    date is the same run); under Airflow it is a digest of the DAG run's id.
+    """
+    return f"{project}_{role}_{logical_date}_{suffix}"
+
+
 RUN_PLAN_FILE = "plan.json"
 """The run's snapshot of the project's plan.json, written by `snapshot_config`; later tasks read it."""
 RUN_DATASET_FOLDER = "data"

@@ -186,6 +186,9 @@ class RunContext(_Contract):
     """What a runner knows about the run a task belongs to: handed to pods as one JSON argument."""
 
     run_id: str
+    """The run folder's name (`contracts.layouts.run_folder_name`), the same for every task of the run."""
+    engine_run_id: str | None = None
+    """The orchestrator's own id of the run (Airflow's `run_id`), when there is one."""
     logical_date: str
     """YYYY-MM-DD."""
     logical_date_source: LogicalDateSource = "given"

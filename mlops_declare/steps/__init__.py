@@ -1,85 +1,53 @@
-"""Step functions and the local runner: the same code whether `mlops-declare run` or an Airflow task calls it.
+"""Step functions and the local runner: the same code whether `mlops-declare run`, an Airflow task or a
+Kubernetes pod calls it.
 
-A step is declared once in `mlops_declare.contracts.steps` (DAG, inputs, outputs, function,
-gate). Its function takes a StepContext (validated config, run id, logical date, the results of
-the steps producing its inputs, the event that triggered the run) and returns a small JSON-able
-dict. Results travel the way the engine moves them: through memory in the local runner, through
-XCom in generated Airflow DAGs (`mlops_declare.steps.airflow`); no step reads another step's
-result from disk. Large artefacts (datasets, packages) are written where the declaration's output
-says and named in the result. A copy of each result is kept in `<run_dir>/steps/<name>.json` for
-people to read. Steps are idempotent for a given (pipeline, run).
+A step is declared once in `mlops_declare.contracts.steps` (DAGs, inputs, outputs, result, function,
+gate). Its function takes a StepContext (the run's plan and validated config, run id, logical date,
+the trigger) and one keyword argument per declared input, named as the catalogue names it and holding
+the producing step's typed result; it returns its declared result model. Results travel the way
+the engine moves them: memory in the local runner, XCom between Airflow tasks, a return file from a
+pod; each crossing validates them against their model. Large artefacts (datasets, packages) are
+written where the declaration's output says and named in the result. A copy of each result is kept
+in `<run_dir>/steps/<name>.json` for people to read. Steps are idempotent for a given (pipeline, run).
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
 import re
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mlops_declare.atomic import write_json_atomic
-from mlops_declare.config import LoadedConfig, load_snapshot
-from mlops_declare.contracts.steps import STEPS, StepDeclaration, producers_of
+from mlops_declare.config import LoadedConfig
+from mlops_declare.contracts.layouts import RUN_STEPS_FOLDER, RUNS_FOLDER
+from mlops_declare.contracts.plan import Plan
+from mlops_declare.contracts.results import RESULT_MODELS, StepResult
+from mlops_declare.contracts.seams import LogicalDateSource, Trigger
+from mlops_declare.contracts.steps import STEPS, StepDeclaration, input_producers
 from mlops_declare.errors import MlopsDeclareError
 
 RUN_ID_PATTERN = re.compile(r"[^A-Za-z0-9_.-]+")
-
-LogicalDateSource = str
-"""How a run's logical date was found: `given`, `logical_date`, `asset_event` or `run_after`."""
 
 
 class StepError(MlopsDeclareError):
     """A step failed in a way the user can act on."""
 
 
-class UpstreamResults(Mapping[str, Mapping[str, Any]]):
-    """The results a step may read: those of the steps producing its declared inputs, and no others.
-
-    Reading any other step's result is a wiring mistake (the graph would not order the two
-    steps), so it fails loudly instead of returning nothing.
-    """
-
-    def __init__(self, step: str, allowed: tuple[str, ...], results: Mapping[str, Mapping[str, Any]]) -> None:
-        self._step = step
-        self._allowed = allowed
-        self._results = {name: results[name] for name in allowed if name in results}
-
-    def __getitem__(self, name: str) -> Mapping[str, Any]:
-        if name not in self._allowed:
-            raise StepError(
-                f"step {self._step!r} reads the result of step {name!r}, which produces none of its declared inputs "
-                f"(it may read: {', '.join(self._allowed) or 'nothing'}); declare the input in the step catalogue"
-            )
-        return self._results[name]
-
-    def get(self, name: str, default: Any = None) -> Any:
-        if name not in self._allowed:
-            self[name]
-        return self._results.get(name, default)
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._results
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._results)
-
-    def __len__(self) -> int:
-        return len(self._results)
-
-
 @dataclass(frozen=True)
 class StepContext:
-    """What a step gets: the config, where the project and this run live, upstream results, the trigger."""
+    """What a step gets besides its inputs: the run's plan and config, where the project and the run live, the trigger."""
 
+    plan: Plan
     loaded: LoadedConfig
     project_root: Path
     run_id: str
     logical_date: str
-    upstream: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    trigger: Mapping[str, Any] | None = None
-    """What started the run, if anything: `{"kind": ..., "extra": payload, ...}` (shapes in mlops_declare/steps/airflow.py)."""
+    trigger: Trigger | None = None
+    """What started the run (shapes in `mlops_declare.contracts.seams.Trigger`); None when nothing did."""
     logical_date_source: LogicalDateSource = "given"
 
     @property
@@ -88,7 +56,7 @@ class StepContext:
 
     @property
     def run_dir(self) -> Path:
-        return self.home / "runs" / self.run_id
+        return self.home / RUNS_FOLDER / self.run_id
 
     def resolve(self, path: str | Path) -> Path:
         """A path from a result or the config made absolute against the project root."""
@@ -100,11 +68,31 @@ class StepContext:
         return str(path.relative_to(self.project_root)) if path.is_relative_to(self.project_root) else str(path)
 
 
+def step_context(
+    plan: Plan,
+    loaded: LoadedConfig,
+    project_root: Path,
+    run_id: str,
+    logical_date: str,
+    trigger: Trigger | None = None,
+    logical_date_source: LogicalDateSource = "given",
+) -> StepContext:
+    """A StepContext with the run id made safe for a folder name and the project root absolute."""
+    return StepContext(
+        plan, loaded, project_root.resolve(), safe_run_id(run_id), logical_date, trigger, logical_date_source
+    )
+
+
 def declaration(name: str) -> StepDeclaration:
     for step in STEPS:
         if step.name == name:
             return step
     raise StepError(f"unknown step {name!r}; available: {', '.join(step.name for step in STEPS)}")
+
+
+def result_model(name: str) -> type[StepResult]:
+    """The result model step `name` returns."""
+    return RESULT_MODELS[declaration(name).result]
 
 
 def safe_run_id(run_id: str) -> str:
@@ -115,106 +103,94 @@ def safe_run_id(run_id: str) -> str:
     return cleaned[:200]
 
 
-def step_function(name: str) -> Callable[[StepContext], dict[str, Any]]:
+def step_function(name: str) -> Callable[..., StepResult]:
     """The function a declaration names, imported only now (it may pull in torch, bentoml, ...)."""
     module_name, _, function_name = declaration(name).function.partition(":")
-    function: Callable[[StepContext], dict[str, Any]] = getattr(importlib.import_module(module_name), function_name)
+    function: Callable[..., StepResult] = getattr(importlib.import_module(module_name), function_name)
     return function
 
 
-def run_step(
-    name: str,
-    loaded: LoadedConfig,
-    project_root: Path,
-    run_id: str,
-    logical_date: str,
-    upstream: Mapping[str, Mapping[str, Any]] | None = None,
-    trigger: Mapping[str, Any] | None = None,
-    logical_date_source: LogicalDateSource = "given",
-) -> dict[str, Any]:
-    """Run one step with the results of its producers, and keep a readable copy of its result."""
-    step = declaration(name)
-    allowed = producers_of(step, STEPS)
-    given = upstream or {}
-    missing = [producer for producer in allowed if producer not in given]
+def validated_result(name: str, value: StepResult | Mapping[str, Any]) -> StepResult:
+    """`value` as step `name`'s result model, checked through its JSON form (what crosses a process boundary)."""
+    model = result_model(name)
+    if isinstance(value, StepResult) and not isinstance(value, model):
+        raise StepError(f"step {name!r} returned a {type(value).__name__}; its declaration says {model.__name__}")
+    data = value.to_json() if isinstance(value, StepResult) else dict(value)
+    try:
+        return model.model_validate(data)
+    except ValueError as exc:
+        raise StepError(f"the result of step {name!r} does not match {model.__name__}: {exc}") from None
+
+
+def bind_inputs(step: StepDeclaration, results: Mapping[str, StepResult | Mapping[str, Any]]) -> dict[str, StepResult]:
+    """The step's keyword arguments: each declared input, as the typed result of the step producing it."""
+    producers = input_producers(step, STEPS)
+    missing = sorted({producer for producer in producers.values() if producer not in results})
     if missing:
         raise StepError(
-            f"step {name!r} needs the results of {', '.join(repr(m) for m in missing)} "
+            f"step {step.name!r} needs the results of {', '.join(repr(m) for m in missing)} "
             f"(they produce {', '.join(step.inputs)}); run them first in the same run"
         )
-    context = StepContext(
-        loaded,
-        project_root.resolve(),
-        safe_run_id(run_id),
-        logical_date,
-        UpstreamResults(name, allowed, given),
-        trigger,
-        logical_date_source,
-    )
-    result = step_function(name)(context)
-    write_json_atomic(context.run_dir / "steps" / f"{name}.json", result)
+    return {item: validated_result(producer, results[producer]) for item, producer in producers.items()}
+
+
+def check_signature(step: StepDeclaration) -> list[str]:
+    """Problems binding the catalogue's inputs to the function's parameters (a test runs it over every step)."""
+    parameters = list(inspect.signature(step_function(step.name)).parameters)[1:]
+    declared = list(step.inputs)
+    if parameters[: len(declared)] != declared:
+        return [
+            f"step {step.name!r}: function parameters {parameters} do not start with its declared inputs {declared}"
+        ]
+    return []
+
+
+def run_step(name: str, context: StepContext, results: Mapping[str, StepResult | Mapping[str, Any]]) -> StepResult:
+    """Run one step with its inputs bound by name, validate its result, keep a readable copy of it."""
+    step = declaration(name)
+    inputs = bind_inputs(step, results)
+    result = validated_result(name, step_function(name)(context, **inputs))
+    write_json_atomic(context.run_dir / RUN_STEPS_FOLDER / f"{name}.json", result.to_json())
     return result
+
+
+def gate_closed(name: str, result: StepResult) -> bool:
+    """Whether step `name` is a gate that said no (the run ends there as an outcome)."""
+    gate = declaration(name).gate
+    return gate is not None and not getattr(result, gate)
 
 
 @dataclass
 class PipelineOutcome:
     """What the local runner did: each step's result, and the steps a gate held back."""
 
-    results: dict[str, dict[str, Any]]
+    results: dict[str, StepResult]
     skipped: dict[str, str]
     """Step -> why it did not run (the gate that said no)."""
 
     @property
     def gates_closed(self) -> list[str]:
         """Gate steps that ran and said no (the run ended there as an outcome, e.g. not promoted)."""
-        return sorted(_closed_gates(self.results))
+        return sorted(name for name, result in self.results.items() if gate_closed(name, result))
 
 
 def run_pipeline(
-    loaded: LoadedConfig,
-    project_root: Path,
-    run_id: str,
-    logical_date: str,
+    context: StepContext,
     steps: tuple[str, ...],
-    on_step: Callable[[str, dict[str, Any] | None, str | None], None] | None = None,
-    trigger: Mapping[str, Any] | None = None,
+    on_step: Callable[[str, StepResult | None, str | None], None] | None = None,
 ) -> PipelineOutcome:
     """The local runner: the given steps in catalogue order, results in memory, gates honoured like Airflow's short-circuit."""
-    results: dict[str, dict[str, Any]] = {}
+    results: dict[str, StepResult] = {}
     skipped: dict[str, str] = {}
     for name in steps:
-        step = declaration(name)
-        held = [
-            producer
-            for producer in producers_of(step, STEPS)
-            if producer in skipped or producer in _closed_gates(results)
-        ]
+        producers = input_producers(declaration(name), STEPS).values()
+        held = [p for p in producers if p in skipped or (p in results and gate_closed(p, results[p]))]
         if held:
             skipped[name] = skipped.get(held[0]) or f"gate {held[0]!r} said no ({declaration(held[0]).gate}: false)"
             if on_step is not None:
                 on_step(name, None, skipped[name])
             continue
-        results[name] = run_step(name, loaded, project_root, run_id, logical_date, results, trigger)
+        results[name] = run_step(name, context, results)
         if on_step is not None:
             on_step(name, results[name], None)
     return PipelineOutcome(results, skipped)
-
-
-def _closed_gates(results: Mapping[str, Mapping[str, Any]]) -> set[str]:
-    return {name for name, result in results.items() if (gate := declaration(name).gate) and not result.get(gate)}
-
-
-def run_from_snapshot(
-    name: str,
-    snapshot: Mapping[str, Any],
-    project_root: str | Path,
-    run_id: str,
-    logical_date: str,
-    upstream: Mapping[str, Mapping[str, Any]] | None = None,
-    trigger: Mapping[str, Any] | None = None,
-    logical_date_source: LogicalDateSource = "given",
-) -> dict[str, Any]:
-    """Run a step from a generated file's embedded config snapshot (re-validated here, env references resolved now)."""
-    return run_step(
-        name, load_snapshot(snapshot), Path(project_root), run_id, logical_date, upstream, trigger, logical_date_source
-    )

@@ -9,40 +9,42 @@ returns the bento already built.
 
 from __future__ import annotations
 
-from typing import Any
-
+from mlops_declare.contracts.results import DeploymentResult, PromotionResult
 from mlops_declare.steps import StepContext, StepError
 
 
-def deploy(context: StepContext) -> dict[str, Any]:
-    """Build (or reuse) the bento of the served reference after a promotion; the result names its tag."""
+def deploy(context: StepContext, promotion: PromotionResult) -> DeploymentResult:
+    """Build (or reuse) the bento of what the served reference names now; `deployed` only when that is the candidate."""
     from mlops_declare.serve import build_bento
 
-    promotion = context.upstream.get("promote") or {}
-    if not promotion.get("blessed"):
+    if not promotion.blessed:
         raise StepError("step 'deploy' runs only after a blessed promotion; the 'promote' result says not blessed")
-    serving = context.loaded.config.serving.model or f"{context.loaded.config.model.name}@production"
+    serving = context.plan.service.model
     holder = _holder(context, serving)
     if holder is None:
         # Promotion moved an earlier stage only (e.g. auto_promote: [staging]); what services follow is unchanged.
-        return {
-            "deployed": False,
-            "serving": serving,
-            "candidate": promotion.get("ref"),
-            "reason": f"no version holds {serving}; promote one (or add its stage to registry.auto_promote) to deploy",
-            "event": {},
-        }
-    built = build_bento(context.loaded, context.project_root, None)
-    return {
-        "deployed": True,
-        "tag": str(built["tag"]),
-        "version": int(built["version"]),
-        "model": str(built.get("model", "")),
-        "path": str(built["path"]),
-        "candidate": promotion.get("ref"),
-        "serving": serving,
-        "event": {"model": str(built.get("model", "")), "bento": str(built["tag"]), "serving": serving},
-    }
+        return DeploymentResult(
+            deployed=False,
+            candidate=promotion.ref,
+            serving=serving,
+            reason=f"no version holds {serving}; promote one (or add its stage to registry.auto_promote) to deploy",
+        )
+    built = build_bento(context.plan, context.loaded, context.project_root)
+    candidate_serves = built.model == promotion.ref
+    return DeploymentResult(
+        deployed=candidate_serves,
+        candidate=promotion.ref,
+        serving=serving,
+        serving_version=built.version,
+        tag=built.tag,
+        path=context.relative(built.path),
+        rebuilt=built.newly_built,
+        reason=None
+        if candidate_serves
+        else f"{serving} is still {built.model} (the candidate {promotion.ref} did not take that label); "
+        f"its bento {built.tag} was {'built' if built.newly_built else 'already built'}",
+        event={"model": built.model, "bento": built.tag, "serving": serving} if candidate_serves else {},
+    )
 
 
 def _holder(context: StepContext, reference: str) -> int | None:

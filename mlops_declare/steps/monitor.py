@@ -14,44 +14,44 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from mlops_declare.contracts.results import (
+    DriftResult,
+    MonitoringCheckResult,
+    PerformanceResult,
+    SnapshotResult,
+    WindowResult,
+)
+from mlops_declare.contracts.seams import Trigger
 from mlops_declare.steps import StepContext, StepError
 
 CURRENT_FILE_KEY = "current"
 """A manual run's conf may name a Parquet/CSV file to check instead of the inference log.
 
-It arrives in the trigger's `extra` (`{"kind": "dag_run_conf", "extra": {"current": "file.parquet"}}`,
+It arrives in the trigger's `extra` (`Trigger(kind="dag_run_conf", extra={"current": "file.parquet"})`,
 see `mlops_declare.steps.airflow.trigger_of`), never at the trigger's top level.
 """
 
 
-def _window(context: StepContext, collected: dict[str, Any]) -> Any:
+def _window(context: StepContext, collected: WindowResult) -> Any:
     from mlops_declare.monitor.window import Window, file_window, read_inference_window
 
-    window = collected["window"]
-    if collected.get("current_file"):
-        return file_window(context.resolve(collected["current_file"]))
+    window = collected.window
+    if collected.current_file:
+        return file_window(context.resolve(collected.current_file))
     if not window.get("rows"):
         import pyarrow as pa
 
         return Window(pa.table({}), window.get("source", "inference log"))
     start = datetime.fromisoformat(window["start"])
     end = datetime.fromisoformat(window["end"]) + timedelta(microseconds=1)
-    return read_inference_window(context.home, collected["model"]["name"], None, None, start, end)
+    return read_inference_window(context.home, collected.model["name"], None, None, start, end)
 
 
-def _collected(context: StepContext) -> dict[str, Any]:
-    collected = context.upstream.get("collect_window")
-    if collected is None:
-        raise StepError("this monitoring step needs the result of step 'collect_window'; run it first")
-    return dict(collected)
-
-
-def _current_file(trigger: Any) -> str | None:
-    """The file a run's conf names under `current` (`trigger["extra"]["current"]`), if any."""
-    extra = (trigger or {}).get("extra")
-    if not isinstance(extra, dict):
+def _current_file(trigger: Trigger | None) -> str | None:
+    """The file a run's conf names under `current` (`trigger.extra["current"]`), if any."""
+    if trigger is None:
         return None
-    current = extra.get(CURRENT_FILE_KEY)
+    current = trigger.extra.get(CURRENT_FILE_KEY)
     if current is None:
         return None
     if not isinstance(current, str) or not current:
@@ -61,50 +61,49 @@ def _current_file(trigger: Any) -> str | None:
     return current
 
 
-def collect_window(context: StepContext) -> dict[str, Any]:
+def collect_window(context: StepContext, run_plan: SnapshotResult) -> WindowResult:
     """The served model and the bounds of the newest `monitoring.window.size_rows` served rows (or a file)."""
     from mlops_declare.monitor.check import load_model_reference
     from mlops_declare.monitor.errors import MonitoringError
     from mlops_declare.monitor.window import file_window, read_inference_window
 
     model = load_model_reference(context.loaded, context.project_root)
-    current = _current_file(context.trigger)
+    current = _current_file(run_plan.trigger)
     if current:
         window = file_window(context.resolve(str(current)))
-        return {"model": model.to_json(), "window": window.to_json(), "current_file": str(current)}
+        return WindowResult(model=model.to_json(), window=window.to_json(), current_file=str(current))
     try:
         window = read_inference_window(
             context.home, model.name, None, context.loaded.config.monitoring.window.size_rows
         )
     except MonitoringError as exc:
-        return {
-            "model": model.to_json(),
-            "window": {"source": "inference log", "start": None, "end": None, "rows": 0},
-            "current_file": None,
-            "message": str(exc),
-        }
-    return {"model": model.to_json(), "window": window.to_json(), "current_file": None}
+        return WindowResult(
+            model=model.to_json(),
+            window={"source": "inference log", "start": None, "end": None, "rows": 0},
+            message=str(exc),
+        )
+    return WindowResult(model=model.to_json(), window=window.to_json())
 
 
-def check_drift(context: StepContext) -> dict[str, Any]:
+def check_drift(context: StepContext, window: WindowResult) -> DriftResult:
     """Data, prediction and multivariate drift of the collected window against the model's reference profile."""
     from mlops_declare.monitor.check import compact, drift_of, load_model_reference
 
-    collected = _collected(context)
+    collected = window
     model = load_model_reference(
-        context.loaded, context.project_root, f"{collected['model']['name']}:{collected['model']['version']}"
+        context.loaded, context.project_root, f"{collected.model['name']}:{collected.model['version']}"
     )
-    window = _window(context, collected)
+    rows = _window(context, collected)
     monitoring = context.loaded.config.monitoring
-    if window.table.num_rows < monitoring.window.min_rows:
+    if rows.table.num_rows < monitoring.window.min_rows:
         from mlops_declare.monitor.drift import DRIFT_FORMAT
 
         drift: dict[str, Any] = {
             "format": DRIFT_FORMAT,
             "status": "insufficient_data",
-            "current": {"rows": window.table.num_rows},
+            "current": {"rows": rows.table.num_rows},
             "reference": {"rows": model.profile.rows},
-            "message": f"{window.table.num_rows} row(s), fewer than monitoring.window.min_rows = {monitoring.window.min_rows}; no verdict",
+            "message": f"{rows.table.num_rows} row(s), fewer than monitoring.window.min_rows = {monitoring.window.min_rows}; no verdict",
             "columns": [],
             "signals": [],
             "prediction": None,
@@ -121,51 +120,45 @@ def check_drift(context: StepContext) -> dict[str, Any]:
             },
         }
     else:
-        drift = compact(drift_of(model.profile, window, monitoring))
-    return {"model": collected["model"], "window": collected["window"], "drift_result": drift}
+        drift = compact(drift_of(model.profile, rows, monitoring))
+    return DriftResult(model=collected.model, window=collected.window, drift_result=drift)
 
 
-def check_performance(context: StepContext) -> dict[str, Any]:
+def check_performance(context: StepContext, window: WindowResult) -> PerformanceResult:
     """Measured metrics on the labelled rows of the window, and the confidence-based estimate (null when not configured)."""
     from mlops_declare.monitor.check import load_model_reference, performance_of
 
-    collected = _collected(context)
-    if context.loaded.config.monitoring.performance is None or not collected["window"].get("rows"):
-        return {"performance": None}
+    if context.loaded.config.monitoring.performance is None or not window.window.get("rows"):
+        return PerformanceResult(performance=None)
     model = load_model_reference(
-        context.loaded, context.project_root, f"{collected['model']['name']}:{collected['model']['version']}"
+        context.loaded, context.project_root, f"{window.model['name']}:{window.model['version']}"
     )
-    return {
-        "performance": performance_of(
-            context.loaded, context.project_root, _window(context, collected), model.class_names
-        )
-    }
+    return PerformanceResult(
+        performance=performance_of(context.loaded, context.project_root, _window(context, window), model.class_names)
+    )
 
 
-def act(context: StepContext) -> dict[str, Any]:
+def act(context: StepContext, drift_verdict: DriftResult, performance: PerformanceResult) -> MonitoringCheckResult:
     """Record the check, write its reports, alert, and return the retrain request (or null) under `retrain`."""
     from mlops_declare.monitor.check import act as finish_check
 
-    drift = context.upstream.get("check_drift")
-    if drift is None:
-        raise StepError("step 'act' needs the result of step 'check_drift'; run it first")
-    performance = context.upstream.get("check_performance") or {}
     result: dict[str, Any] = {
         "kind": "monitor",
-        "model": drift["model"],
-        "window": drift["window"],
-        "drift_result": dict(drift["drift_result"]),
-        "performance": performance.get("performance"),
+        "model": drift_verdict.model,
+        "window": drift_verdict.window,
+        "drift_result": dict(drift_verdict.drift_result),
+        "performance": performance.performance,
     }
     finished = finish_check(context.loaded, context.project_root, result)
-    return {
-        "check_id": finished.get("check_id"),
-        "drift": finished["drift"],
-        "status": finished["drift_result"].get("status"),
-        "dataset_drift": finished["drift_result"].get("dataset", {}).get("dataset_drift", False),
-        "alerts": finished.get("alerts", []),
-        "reports": {key: context.relative(Path(value)) for key, value in (finished.get("reports") or {}).items()},
-        "retrain": finished.get("retrain"),
-        "retrain_requested": finished.get("retrain") is not None,
-        "event": finished.get("retrain"),
-    }
+    retrain = finished.get("retrain")
+    return MonitoringCheckResult(
+        check_id=finished.get("check_id"),
+        drift=bool(finished["drift"]),
+        status=finished["drift_result"].get("status"),
+        dataset_drift=bool(finished["drift_result"].get("dataset", {}).get("dataset_drift", False)),
+        alerts=tuple(finished.get("alerts", [])),
+        reports={key: context.relative(Path(value)) for key, value in (finished.get("reports") or {}).items()},
+        retrain=retrain,
+        retrain_requested=retrain is not None,
+        event=dict(retrain or {}),
+    )

@@ -8,11 +8,17 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from mlops_declare.contracts.environment import AIRFLOW_DAG_ID, AIRFLOW_RUN_ID
+from mlops_declare.contracts.layouts import EVALUATION_SPLITS
+from mlops_declare.contracts.results import (
+    DatasetResult,
+    EvaluationResult,
+    PromotionResult,
+    RegistrationResult,
+    TrainResult,
+)
+from mlops_declare.contracts.seams import Trigger
 from mlops_declare.steps import StepContext, StepError
-
-AIRFLOW_DAG_VARIABLE = "AIRFLOW_CTX_DAG_ID"
-AIRFLOW_RUN_VARIABLE = "AIRFLOW_CTX_DAG_RUN_ID"
-"""Airflow exports these to every task process; they tie a version to the DAG run that made it."""
 
 
 def open_registry(context: StepContext) -> Any:
@@ -22,40 +28,49 @@ def open_registry(context: StepContext) -> Any:
     return Registry.from_config(context.loaded.config.registry, context.project_root, cache_dir=context.home / "cache")
 
 
-def register(context: StepContext) -> dict[str, Any]:
-    """Register the package the `train` step wrote, with its metrics and full lineage; idempotent per run."""
+def register(
+    context: StepContext, evaluation: EvaluationResult, model_package: TrainResult, dataset: DatasetResult
+) -> RegistrationResult:
+    """Register the evaluated package with its metrics and full lineage; idempotent per run."""
     from mlops_declare.registry import default_actor
     from mlops_declare.registry.package import lineage_from_package
 
-    package_dir = _trained_package(context)
-    ingest = context.upstream.get("ingest") or {}
+    package_dir = _trained_package(context, model_package)
+    if context.resolve(evaluation.package_dir) != package_dir:
+        raise StepError(
+            f"step 'evaluate' scored {evaluation.package_dir}, not the package 'train' wrote ({model_package.package_dir})"
+        )
     lineage = lineage_from_package(
         package_dir,
-        dataset_uri=str(ingest["dataset_dir"]) if ingest.get("dataset_dir") else None,
+        dataset_uri=dataset.dataset_dir,
         config=context.loaded.snapshot,
         config_fingerprint=context.loaded.fingerprint,
         git_commit=git_commit(context.project_root),
         training_run_id=context.run_id,
-        airflow_dag_id=os.environ.get(AIRFLOW_DAG_VARIABLE),
-        airflow_run_id=os.environ.get(AIRFLOW_RUN_VARIABLE),
+        airflow_dag_id=os.environ.get(AIRFLOW_DAG_ID),
+        airflow_run_id=os.environ.get(AIRFLOW_RUN_ID),
     )
     name = context.loaded.config.model.name
     with open_registry(context) as registry:
-        extra = {**lineage.extra, "trigger": dict(context.trigger)} if context.trigger else lineage.extra
+        extra = (
+            {**lineage.extra, "trigger": context.trigger.model_dump(mode="json", exclude_none=True)}
+            if context.trigger
+            else lineage.extra
+        )
         lineage = replace(lineage, parent_version=_replaced_version(registry, context, name), extra=extra)
         version = registry.register(
             name, package_dir, lineage=lineage, actor=f"{default_actor()} (run {context.run_id})"
         )
-    return {
-        "name": version.name,
-        "version": version.version,
-        "ref": version.ref,
-        "manifest_sha256": version.manifest_sha256,
-        "metrics": {split: dict(values) for split, values in version.metrics.items()},
-    }
+    return RegistrationResult(
+        name=version.name,
+        version=version.version,
+        ref=version.ref,
+        manifest_sha256=version.manifest_sha256,
+        metrics={split: dict(values) for split, values in version.metrics.items()},
+    )
 
 
-def promote(context: StepContext) -> dict[str, Any]:
+def promote(context: StepContext, model_version: RegistrationResult, dataset: DatasetResult) -> PromotionResult:
     """Try the registered version against each `registry.auto_promote` stage's gate, in order.
 
     A gate refusal is an outcome, not a failure: it is logged as NOT_BLESSED with the numbers and
@@ -63,10 +78,7 @@ def promote(context: StepContext) -> dict[str, Any]:
     """
     from mlops_declare.registry import GateRefused, default_actor
 
-    registered = context.upstream.get("register")
-    if not registered or not registered.get("ref"):
-        raise StepError("step 'promote' needs the result of step 'register' (a ref); run register first")
-    ref = str(registered["ref"])
+    ref = model_version.ref
     promoted: list[str] = []
     already: list[str] = []
     refused: dict[str, dict[str, Any]] = {}
@@ -77,9 +89,9 @@ def promote(context: StepContext) -> dict[str, Any]:
             if stage in held_back:
                 refused[stage] = {"stage": stage, "blessed": False, "reason": held_back[stage]}
                 break
-            baseline = _holder_on_candidate_data(registry, context, ref, stage)
+            baseline = _holder_on_candidate_data(registry, context, ref, stage, dataset)
             if baseline is not None:
-                rescored[stage] = f"{registered['name']}:{baseline.version}"
+                rescored[stage] = f"{model_version.name}:{baseline.version}"
             try:
                 result = registry.promote(
                     ref,
@@ -93,41 +105,35 @@ def promote(context: StepContext) -> dict[str, Any]:
                 break
             (promoted if result.changed else already).append(stage)
     blessed = bool(promoted or already)
-    return {
-        "ref": ref,
-        "blessed": blessed,
-        "event": {"ref": ref, "promoted": promoted, "already_held": already} if blessed else {},
-        "promoted": promoted,
-        "already_held": already,
-        "refused": refused,
-        "holders_rescored_on_this_data": rescored,
-    }
+    return PromotionResult(
+        ref=ref,
+        blessed=blessed,
+        event={"ref": ref, "promoted": promoted, "already_held": already} if blessed else {},
+        promoted=tuple(promoted),
+        already_held=tuple(already),
+        refused=refused,
+        holders_rescored_on_this_data=rescored,
+    )
 
 
-def retrain_reason(trigger: Any) -> str | None:
-    """For the registry history: the retrain request that started this run (mlops_declare/contracts/seams.py), in one line; else None."""
-    request = (trigger or {}).get("extra")
-    if (
-        not isinstance(request, dict)
-        or request.get("reason") not in ("drift", "performance", "manual")
-        or "check_id" not in request
-    ):
+def retrain_reason(trigger: Trigger | None) -> str | None:
+    """For the registry history: the retrain request that started this run (contracts.seams.RetrainRequest), in one line; else None."""
+    request = trigger.retrain_request() if trigger is not None else None
+    if request is None:
         return None
-    verdict = request.get("verdict") or {}
-    columns = [str(column) for column in verdict.get("drifted_columns") or []]
+    columns = list(request.verdict.drifted_columns)
     drifted = ", ".join(columns[:5]) + (f" and {len(columns) - 5} more" if len(columns) > 5 else "")
-    share = verdict.get("drift_share")
     return (
-        f"retrain on {request['reason']}: monitoring check {request['check_id']} of {request.get('model')}"
-        + (f", drift share {share:.2f}" if isinstance(share, (int, float)) else "")
+        f"retrain on {request.reason}: monitoring check {request.check_id} of {request.model}"
+        + f", drift share {request.verdict.drift_share:.2f}"
         + (f", drifted: {drifted}" if drifted else "")
     )
 
 
 def _stages_a_backfill_may_not_move(context: StepContext) -> dict[str, str]:
     """Single-holder stages -> why this run may not move them: a backfill, unless `orchestration.backfill_moves_stages`."""
-    trigger = context.trigger or {}
-    if trigger.get("run_type") != "backfill" or context.loaded.config.orchestration.backfill_moves_stages:
+    trigger = context.trigger
+    if trigger is None or trigger.run_type != "backfill" or context.loaded.config.orchestration.backfill_moves_stages:
         return {}
     return {
         stage.name: "a backfill run does not move a single-holder stage (orchestration.backfill_moves_stages is false)"
@@ -136,7 +142,7 @@ def _stages_a_backfill_may_not_move(context: StepContext) -> dict[str, str]:
     }
 
 
-def _holder_on_candidate_data(registry: Any, context: StepContext, ref: str, stage: str) -> Any:
+def _holder_on_candidate_data(registry: Any, context: StepContext, ref: str, stage: str, dataset: DatasetResult) -> Any:
     """The stage holder's metrics on this run's val/test data, when it was evaluated on other data; else None.
 
     A retrain on new data cannot be compared with numbers the holder scored on old data (the gate
@@ -153,10 +159,7 @@ def _holder_on_candidate_data(registry: Any, context: StepContext, ref: str, sta
     ours, theirs = _evaluation_data(candidate), _evaluation_data(holder)
     if holder.version == candidate.version or ours is None or theirs is None or ours == theirs:
         return None
-    ingest = context.upstream.get("ingest") or {}
-    if not ingest.get("dataset_dir"):
-        return None
-    metrics = score_package_on_dataset(registry.load(holder.ref), context.resolve(str(ingest["dataset_dir"])))
+    metrics = score_package_on_dataset(registry.load(holder.ref), context.resolve(dataset.dataset_dir))
     datasets = {
         split: dict(candidate.lineage.datasets[split]) for split in metrics if split in candidate.lineage.datasets
     }
@@ -179,7 +182,7 @@ def score_package_on_dataset(package_dir: Path, dataset_dir: Path) -> dict[str, 
     dataset = PreparedDataset.load(dataset_dir)
     names = list(package.spec["metrics"])
     scores: dict[str, dict[str, float]] = {}
-    for split in ("val", "test"):
+    for split in EVALUATION_SPLITS:
         table = dataset.read_split(split)
         scores[split] = evaluate_split(
             package.network,
@@ -204,11 +207,10 @@ def _replaced_version(registry: Any, context: StepContext, name: str) -> int | N
         return None
 
 
-def _trained_package(context: StepContext) -> Path:
-    trained = context.upstream.get("train")
-    if trained is None or not trained.get("package_dir"):
-        raise StepError("step 'register' needs the result of step 'train' (its package_dir); run train first")
-    package = context.resolve(str(trained["package_dir"]))
+def _trained_package(context: StepContext, trained: TrainResult) -> Path:
+    if not trained.package_dir:
+        raise StepError("step 'register' needs a package from step 'train' (its package_dir is empty); rerun train")
+    package = context.resolve(trained.package_dir)
     if not package.is_dir():
         raise StepError(f"the 'train' result names package_dir {str(package)!r}, which is not a directory")
     return package

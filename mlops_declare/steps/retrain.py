@@ -7,19 +7,17 @@ records it in the new version's lineage.
 
 from __future__ import annotations
 
-from typing import Any
-
+from mlops_declare.contracts.results import MonitoringCheckResult, RetrainResult
 from mlops_declare.steps import StepContext, StepError
 
 
-def request_retrain(context: StepContext) -> dict[str, Any]:
+def request_retrain(context: StepContext, monitoring_check: MonitoringCheckResult) -> RetrainResult:
     """Emit the retrain Asset event: the `act` step's RetrainRequest becomes the event's extra.
 
     Runs only when `act`'s gate (`retrain`) is set: `act` decides on drift, performance and the
     minimum interval between drift-triggered retrains (see the retrain-trigger seam).
     """
-    acted = context.upstream.get("act") or {}
-    request = acted.get("retrain")
-    if not request:
+    request = monitoring_check.retrain
+    if request is None:
         raise StepError("step 'request_retrain' runs only when the 'act' result holds a retrain request")
-    return {"requested": True, "reason": request.get("reason"), "event": dict(request)}
+    return RetrainResult(requested=True, reason=request.reason, event=request.model_dump(mode="json"))

@@ -7,23 +7,23 @@ from pathlib import Path
 from typing import Any
 
 from mlops_declare.atomic import write_json_atomic
+from mlops_declare.contracts.environment import TRAIN_RUN_ID
+
+TRAIN_COMMAND_VARIABLE = TRAIN_RUN_ID
+"""Set by `mlops-declare train`, whose DDP workers (started by re-running the command) join the same run."""
+from mlops_declare.contracts.layouts import EVALUATION_SPLITS, PACKAGE_PRUNING_REPORT_FILE
+from mlops_declare.contracts.results import DatasetResult, EvaluationResult, TrainResult, ValidationResult
 from mlops_declare.steps import StepContext, StepError
 
-TRAIN_COMMAND_VARIABLE = "MLOPS_DECLARE_TRAIN_RUN_ID"
-"""Set by `mlops-declare train`, whose DDP workers (started by re-running the command) join the same run."""
 
-DATASET_KEY = "dataset_dir"
-"""Where the `ingest` result names the prepared dataset directory."""
-
-
-def prepared_dataset_dir(context: StepContext) -> Path:
-    """The prepared dataset the `ingest` step wrote for this run."""
-    ingest = context.upstream.get("ingest")
-    if ingest is None:
-        raise StepError("step 'train' needs the result of step 'ingest'; run ingest first")
-    if not ingest.get(DATASET_KEY):
-        raise StepError(f"the 'ingest' result has no {DATASET_KEY!r}; rerun the ingest step")
-    return context.resolve(str(ingest[DATASET_KEY]))
+def prepared_dataset_dir(context: StepContext, dataset: DatasetResult) -> Path:
+    """The prepared dataset folder the `ingest` step wrote for this run, checked to exist."""
+    directory = context.resolve(dataset.dataset_dir)
+    if not directory.is_dir():
+        raise StepError(
+            f"the 'ingest' result names dataset_dir {dataset.dataset_dir!r}, which is not a folder; rerun ingest"
+        )
+    return directory
 
 
 def check_before_data(loaded: Any, fast_dev_run: bool = False) -> None:
@@ -53,29 +53,37 @@ def check_launch(loaded: Any) -> None:
         )
 
 
-def train(context: StepContext, fast_dev_run: bool = False) -> dict[str, Any]:
-    """Train the configured model; the package goes to `<run_dir>/model` (rank 0 only under DDP)."""
+def train(
+    context: StepContext, dataset: DatasetResult, validation_report: ValidationResult, fast_dev_run: bool = False
+) -> TrainResult:
+    """Train the configured model on the validated dataset; the package goes to `<run_dir>/model` (rank 0 only under DDP)."""
     from mlops_declare.train.data import training_data_from_prepared
     from mlops_declare.train.fit import train_model
 
     check_launch(context.loaded)
-
-    data = training_data_from_prepared(prepared_dataset_dir(context))
+    if validation_report.fingerprint != dataset.fingerprint:
+        raise StepError(
+            f"the validation report is of dataset {validation_report.fingerprint[:12]}, not of the ingested "
+            f"{dataset.fingerprint[:12]}; rerun validate_data in this run"
+        )
+    directory = prepared_dataset_dir(context, dataset)
+    data = training_data_from_prepared(directory)
     result = train_model(context.loaded, data, context.run_dir, fast_dev_run=fast_dev_run)
     if result.package_dir is not None:
         from mlops_declare.monitor.reference import package_reference_profile
 
-        package_reference_profile(
-            prepared_dataset_dir(context), result.package_dir, context.loaded.config.monitoring.drift
-        )
+        package_reference_profile(directory, result.package_dir, context.loaded.config.monitoring.drift)
     summary = result.to_json()
+    if result.package_dir is not None:
+        summary["package_dir"] = context.relative(Path(result.package_dir))
     summary["dataset_fingerprint"] = data.dataset_fingerprint
+    summary["validation_warnings"] = list(validation_report.warnings)
     if result.pruning_report is not None and result.package_dir is not None:
-        summary["pruning_report_path"] = str(result.package_dir / "pruning_report.json")
-    return summary
+        summary["pruning_report_path"] = context.relative(Path(result.package_dir) / PACKAGE_PRUNING_REPORT_FILE)
+    return TrainResult.model_validate(summary)
 
 
-def evaluate(context: StepContext) -> dict[str, Any]:
+def evaluate(context: StepContext, model_package: TrainResult, dataset: DatasetResult) -> EvaluationResult:
     """Reload the package as serving would (JSON + safetensors) and score it on val and test again.
 
     Fails if the reloaded package scores differently from what training recorded, which would mean
@@ -85,13 +93,12 @@ def evaluate(context: StepContext) -> dict[str, Any]:
     from mlops_declare.train.evaluate import evaluate_split
     from mlops_declare.train.package import load_package
 
-    trained = context.upstream.get("train")
-    if trained is None or not trained.get("package_dir"):
-        raise StepError("step 'evaluate' needs the result of step 'train' (a package_dir); run train first")
+    if not model_package.package_dir:
+        raise StepError("step 'evaluate' needs a package from step 'train' (its package_dir is empty); rerun train")
     import torch
 
-    package = load_package(context.resolve(str(trained["package_dir"])))
-    data = training_data_from_prepared(prepared_dataset_dir(context))
+    package = load_package(context.resolve(model_package.package_dir))
+    data = training_data_from_prepared(prepared_dataset_dir(context, dataset))
     names = list(package.spec["metrics"])
     # Same device as training's final scoring gives the same numbers; a CPU re-check of GPU scores
     # may differ in the last bits, so it gets a tolerance of about one borderline row.
@@ -101,9 +108,9 @@ def evaluate(context: StepContext) -> dict[str, Any]:
     torch.set_float32_matmul_precision("highest")
     metrics = {
         split: evaluate_split(package.network, package.architecture, *data.splits[split], names, device=device)
-        for split in ("val", "test")
+        for split in EVALUATION_SPLITS
     }
-    recorded = trained.get("metrics", {})
+    recorded = model_package.metrics
     differences = {
         f"{split}.{name}": (recorded.get(split, {}).get(name), value)
         for split, values in metrics.items()
@@ -113,9 +120,9 @@ def evaluate(context: StepContext) -> dict[str, Any]:
     if differences:
         raise StepError(f"the reloaded package scores differently from training: {differences}")
     write_json_atomic(context.run_dir / "evaluation.json", metrics)
-    return {
-        "package_dir": str(package.directory),
-        "metrics": metrics,
-        "objective": package.spec["objective"],
-        "evaluated_on": device,
-    }
+    return EvaluationResult(
+        package_dir=context.relative(Path(package.directory)),
+        metrics=metrics,
+        objective=package.spec["objective"],
+        evaluated_on=device,
+    )
