@@ -8,12 +8,12 @@ from typing import Any
 
 from mlops_declare.atomic import write_json_atomic
 from mlops_declare.contracts.environment import TRAIN_RUN_ID
-
-TRAIN_COMMAND_VARIABLE = TRAIN_RUN_ID
-"""Set by `mlops-declare train`, whose DDP workers (started by re-running the command) join the same run."""
 from mlops_declare.contracts.layouts import EVALUATION_SPLITS, PACKAGE_PRUNING_REPORT_FILE
 from mlops_declare.contracts.results import DatasetResult, EvaluationResult, TrainResult, ValidationResult
 from mlops_declare.steps import StepContext, StepError
+
+TRAIN_COMMAND_VARIABLE = TRAIN_RUN_ID
+"""Set by `mlops-declare train`, whose DDP workers (started by re-running the command) join the same run."""
 
 
 def prepared_dataset_dir(context: StepContext, dataset: DatasetResult) -> Path:
