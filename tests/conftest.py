@@ -2,12 +2,35 @@
 
 from __future__ import annotations
 
+import importlib
 import shutil
 from pathlib import Path
+from types import ModuleType
+from typing import NoReturn
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# Where CI gets what a test needs: `.ci/run` starts the services and installs the tools, the `dev` extra the packages.
+CI_RUN_STARTS = "`.ci/run` starts it"
+CI_RUN_INSTALLS = "`.ci/run` installs it"
+DEV_EXTRA_INSTALLS = "the `dev` extra installs it: pip install -e '.[dev]'"
+
+
+def ci_dependency_missing(what: str, provided_by: str) -> NoReturn:
+    """Fail, never skip, a test whose service, tool or package CI provides: a skip would let a broken `.ci/run`
+    (or dev install) pass as "skipped". `provided_by` says what provides it, e.g. CI_RUN_STARTS."""
+    pytest.fail(f"{what}; {provided_by}. This test fails rather than skips without it.", pytrace=False)
+
+
+def require_ci_module(module: str, what: str, provided_by: str = DEV_EXTRA_INSTALLS) -> ModuleType:
+    """Import `module`, or fail the test (see ci_dependency_missing): the fail-instead-of-skip importorskip."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        missing = f"{what} is not installed ({exc})"
+    ci_dependency_missing(missing, provided_by)  # outside the except: no "during handling" chain in the report
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

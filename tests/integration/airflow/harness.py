@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import CI_RUN_STARTS, ci_dependency_missing
+
 POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/{database}"
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
 REDIS_URL = "redis://127.0.0.1:6379/{db}"
@@ -243,7 +245,7 @@ def airflow_cluster(
     tmp_path: Path, dags_folder: Path, executor: str = "LocalExecutor", celery_workers: tuple[tuple[str, str], ...] = ()
 ) -> Iterator[AirflowCluster]:
     if not postgres_available():
-        pytest.skip("PostgreSQL is not answering on 127.0.0.1:5432 (.ci/run starts it)")
+        ci_dependency_missing("PostgreSQL is not answering on 127.0.0.1:5432", CI_RUN_STARTS)
     cluster = AirflowCluster(tmp_path / "airflow", dags_folder, executor)
     cluster.home.mkdir(parents=True, exist_ok=True)
     try:

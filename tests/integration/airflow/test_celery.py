@@ -8,17 +8,16 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import CI_RUN_STARTS, ci_dependency_missing, require_ci_module
 from tests.integration.airflow.harness import airflow_cluster, compile_project, redis_available
 from tests.integration.airflow.test_loop import open_registry, step_result
 
 
 @pytest.mark.slow
 def test_training_dag_runs_on_two_celery_workers(project: Path, tmp_path: Path) -> None:
-    pytest.importorskip(
-        "airflow.providers.celery", reason="apache-airflow-providers-celery (the `celery` extra) is not installed"
-    )
+    require_ci_module("airflow.providers.celery", "apache-airflow-providers-celery (also the `celery` extra)")
     if not redis_available():
-        pytest.skip("Redis is not answering on 127.0.0.1:6379 (.ci/run starts it)")
+        ci_dependency_missing("Redis is not answering on 127.0.0.1:6379", CI_RUN_STARTS)
     compile_project(project, "orchestration.task_runner=celery", "orchestration.training_queue=training")
     workers = (("worker-default", "default"), ("worker-training", "training"))
     with airflow_cluster(tmp_path, project / "dags", "CeleryExecutor", workers) as cluster:

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 import pytest
 
+from tests.conftest import require_ci_module
 from tests.integration.airflow.harness import compile_project
 
 POD_PROBE = """
@@ -57,7 +58,9 @@ def _dagbag(project: Path, tmp_path: Path) -> dict[str, Any]:
 
 @pytest.mark.slow
 def test_kubernetes_runner_renders_pods_running_the_image(project: Path, tmp_path: Path) -> None:
-    pytest.importorskip("airflow.providers.cncf.kubernetes", reason="the `kubernetes` extra is not installed")
+    require_ci_module(
+        "airflow.providers.cncf.kubernetes", "apache-airflow-providers-cncf-kubernetes (also the `kubernetes` extra)"
+    )
     compile_project(
         project,
         "orchestration.task_runner=kubernetes",

@@ -18,6 +18,7 @@ import pytest
 
 from mlops_declare.config.registry import RegistryConfig
 from mlops_declare.registry import Registry
+from tests.conftest import CI_RUN_STARTS, ci_dependency_missing
 
 POSTGRES_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=test"
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/{database}"
@@ -84,13 +85,15 @@ def _write_json(path: Path, data: Any) -> None:
 @pytest.fixture(scope="session")
 def postgres_database() -> Iterator[str]:
     """A database of its own for this test session; dropped at the end."""
-    psycopg = pytest.importorskip("psycopg")
+    import psycopg
+
     name = f"registry_test_{uuid.uuid4().hex[:12]}"
     try:
         admin = psycopg.connect(POSTGRES_ADMIN, autocommit=True)
     except psycopg.OperationalError as exc:
-        pytest.fail(
-            f"PostgreSQL at 127.0.0.1:5432 is needed for tests marked postgres (or deselect with -m 'not postgres'): {exc}"
+        ci_dependency_missing(
+            f"PostgreSQL at 127.0.0.1:5432 is needed for tests marked postgres (or deselect with -m 'not postgres'): {exc}",
+            CI_RUN_STARTS,
         )
     with admin:
         admin.execute(f'CREATE DATABASE "{name}"')
