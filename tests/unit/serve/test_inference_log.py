@@ -72,9 +72,8 @@ def test_a_part_closes_after_part_max_seconds(tmp_path: Path) -> None:
 def test_a_full_queue_drops_and_counts_instead_of_waiting(tmp_path: Path) -> None:
     drops: list[int] = []
     log = writer(tmp_path, queue_size=2, on_drop=drops.append, start=False)
-    started = time.monotonic()
+    # Nothing drains the queue before start(): a submit that waited for room would never return.
     log.submit([row(index) for index in range(5)])
-    assert time.monotonic() - started < 5
     assert log.dropped == 3 and drops == [3]
     log.start()
     log.close()
