@@ -105,4 +105,6 @@ def test_airflow_dags_test_runs_the_compiled_pipeline(project: Path, tmp_path: P
     runs = list((project / ".mlops" / "runs").iterdir())
     assert len(runs) == 1
     finished = sorted(path.stem for path in (runs[0] / "steps").glob("*.json"))
-    assert finished == sorted(step["name"] for step in plan["steps"] if step["dag"] == "training")
+    assert finished == sorted(step["name"] for step in plan["steps"] if "training" in step["dags"])
+    # Named as local runs are: <project>_<dag role>_<logical date>_<8 hex>, not Airflow's manual__<timestamp>.
+    assert runs[0].name.startswith("example_training_2026-11-26_") and len(runs[0].name.rsplit("_", 1)[1]) == 8

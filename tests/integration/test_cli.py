@@ -268,16 +268,15 @@ def test_monitoring_run_on_served_traffic_then_a_run_from_its_retrain_request(pr
     import pyarrow.parquet as pq
 
     from mlops_declare.config import load_config
-    from mlops_declare.steps import StepContext
-    from mlops_declare.steps.monitor import collect_window
+    from tests.runner import run_step_json
 
     pq.write_table(pa.Table.from_pylist(drifted_records(60)), project / "current.parquet")
     loaded = load_config(project / "conf", list(settings))
     for trigger, rows in (
         ({"kind": "dag_run_conf", "extra": {"current": "current.parquet"}}, 60),
-        ({"current": "current.parquet"}, 100),
+        ({"kind": "dag_run_conf", "extra": {}, "asset": None}, 100),
     ):
-        collected = collect_window(StepContext(loaded, project, "conf_run", "2026-11-30", {}, trigger))
+        collected = run_step_json("collect_window", loaded, project, "conf_run", "2026-11-30", {}, trigger)
         assert collected["window"]["rows"] == rows, (trigger, collected)
 
     retrained = cli("run", "--run-id", "retrain", "--trigger-file", str(requests), *settings, cwd=project, env=env)

@@ -12,18 +12,49 @@ from pathlib import Path
 
 import pytest
 
-from mlops_declare.contracts.steps import STEPS
 from mlops_declare.config import load_config
-from mlops_declare.steps import StepContext, StepError, UpstreamResults, run_step, step_function
+from mlops_declare.contracts.results import RESULT_MODELS
+from mlops_declare.contracts.steps import STEPS, catalogue_problems, input_producers
+from mlops_declare.steps import StepContext, StepError, check_signature, run_step, step_function
 from tests.conftest import REPO_ROOT
+from tests.runner import context_for
 
 
 @pytest.mark.parametrize("step", STEPS, ids=[step.name for step in STEPS])
-def test_each_declared_function_exists_and_takes_a_step_context(step) -> None:  # type: ignore[no-untyped-def]
+def test_each_declared_function_binds_its_inputs_by_name_and_returns_its_result(step) -> None:  # type: ignore[no-untyped-def]
     function = step_function(step.name)
     parameters = list(inspect.signature(function).parameters.values())
     assert parameters and parameters[0].annotation in (StepContext, "StepContext")
-    assert all(parameter.default is not inspect.Parameter.empty for parameter in parameters[1:])
+    assert check_signature(step) == []
+    producers = input_producers(step, STEPS)
+    for parameter in parameters[1 : 1 + len(step.inputs)]:
+        # Each input is annotated with the result model of the step producing it.
+        producer = next(s for s in STEPS if s.name == producers[parameter.name])
+        assert parameter.annotation in (producer.result, RESULT_MODELS[producer.result]), (parameter, producer.result)
+    assert all(parameter.default is not inspect.Parameter.empty for parameter in parameters[1 + len(step.inputs) :])
+    assert inspect.signature(function).return_annotation in (step.result, RESULT_MODELS[step.result])
+
+
+def test_the_catalogue_has_no_problems_and_snapshot_config_is_the_root_of_both_dags() -> None:
+    assert catalogue_problems(STEPS) == []
+    plan = json.loads((REPO_ROOT / "plan.json").read_text(encoding="utf-8"))
+    for dag in plan["dags"]:
+        heads = {edge[0] for edge in dag["edges"]} - {edge[1] for edge in dag["edges"]}
+        assert heads == {"snapshot_config"}, (dag["dag_id"], heads)
+    training = next(dag for dag in plan["dags"] if dag["role"] == "training")
+    # The transitive reduction: one chain, no shortcut edges such as ingest >> train.
+    chain = [task["name"] for task in training["tasks"]]
+    assert [tuple(edge) for edge in training["edges"]] == list(zip(chain, chain[1:], strict=False))
+    train_task = next(task for task in training["tasks"] if task["name"] == "train")
+    assert train_task["upstream"] == ["ingest", "validate_data"]  # still receives every producer's result
+
+
+def test_a_gate_must_be_a_bool_field_of_the_result() -> None:
+    promote = next(step for step in STEPS if step.name == "promote")
+    broken = promote.model_copy(update={"gate": "ref"})
+    assert catalogue_problems((*STEPS[:6], broken, *STEPS[7:])) == [
+        "step 'promote' gates on 'ref', which is not a bool field of PromotionResult"
+    ]
 
 
 def test_committed_plan_lists_the_catalogue() -> None:
@@ -36,20 +67,12 @@ def test_committed_plan_lists_the_catalogue() -> None:
     assert report["location"].endswith("/data/report.json")
 
 
-def test_a_step_cannot_read_a_result_it_did_not_declare() -> None:
-    upstream = UpstreamResults("train", ("ingest", "validate_data"), {"ingest": {"dataset_dir": "x"}, "register": {}})
-    assert upstream["ingest"] == {"dataset_dir": "x"}
-    assert "register" not in upstream
-    with pytest.raises(
-        StepError, match="step 'train' reads the result of step 'register', which produces none of its declared inputs"
-    ):
-        upstream.get("register")
-
-
-def test_a_step_refuses_to_run_without_its_producers_results(project: Path) -> None:
-    loaded = load_config(project / "conf")
+def test_a_step_refuses_to_run_without_its_producers_results_or_with_the_wrong_shape(project: Path) -> None:
+    context = context_for(load_config(project / "conf"), project, "r1", "2026-11-26")
     with pytest.raises(StepError, match="step 'train' needs the results of 'ingest', 'validate_data'"):
-        run_step("train", loaded, project, "r1", "2026-11-26")
+        run_step("train", context, {})
+    with pytest.raises(StepError, match="the result of step 'ingest' does not match DatasetResult"):
+        run_step("validate_data", context, {"ingest": {"dataset_dir": "x"}})
 
 
 def _cli(project: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
@@ -113,7 +136,7 @@ def test_airflow_run_without_a_logical_date_moves_results_through_xcom(project: 
 
     with sqlite3.connect(tmp_path / "airflow" / "airflow.db") as database:
         keys = {(task, key) for task, key in database.execute("select task_id, key from xcom")}
-    assert {task for task, key in keys if key == "result"} == {step.name for step in STEPS if step.dag == "training"}
+    assert {task for task, key in keys if key == "result"} == {step.name for step in STEPS if "training" in step.dags}
     run_dir = next((project / ".mlops" / "runs").iterdir())
     snapshot = json.loads((run_dir / "steps" / "snapshot_config.json").read_text(encoding="utf-8"))
     assert snapshot["logical_date_source"] == "run_after"

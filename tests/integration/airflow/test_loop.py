@@ -58,9 +58,12 @@ def open_registry(project: Path) -> Any:
 
 
 def step_result(project: Path, run_id: str, step: str) -> dict[str, Any]:
-    from mlops_declare.steps import safe_run_id
+    """A step's recorded result in the folder of Airflow run `run_id` (`<project>_<role>_<date>_<digest of run_id>`)."""
+    import hashlib
 
-    return json.loads((project / ".mlops" / "runs" / safe_run_id(run_id) / "steps" / f"{step}.json").read_text())  # type: ignore[no-any-return]
+    digest = hashlib.sha256(run_id.encode("utf-8")).hexdigest()[:8]
+    (folder,) = (project / ".mlops" / "runs").glob(f"*_{digest}")
+    return json.loads((folder / "steps" / f"{step}.json").read_text())  # type: ignore[no-any-return]
 
 
 @pytest.mark.slow

@@ -75,7 +75,7 @@ def test_kubernetes_runner_renders_pods_running_the_image(project: Path, tmp_pat
     assert train["image"] == "registry.example/mlops/example:1.0"
     assert train["namespace"] == "ml"
     assert train["cmds"] == ["python", "-m", "mlops_declare.steps.pod"]
-    assert train["arguments"][0] == "train" and "--upstream" in train["arguments"]
+    assert train["arguments"][0] == "train" and "--upstream" in train["arguments"] and "--context" in train["arguments"]
     assert train["env"]["MLOPS_DECLARE_PROJECT_ROOT"] == "/project"
     # The gate still ends the run as "not promoted": deploy waits on a short-circuit reading promote's result.
     assert tasks["promote_gate"]["type"] == "_ShortCircuitDecoratedOperator"
@@ -121,20 +121,14 @@ def test_failure_webhook_is_posted_and_never_rendered(project: Path, monkeypatch
         )
         assert "secret-token-123" not in generated
         assert "on_failure_callback" in (project / "dags" / "example_training.py").read_text()
-        # What the generated callback calls, with the context Airflow gives it.
-        from mlops_declare.config import load_config
+        # What the generated callback calls (the file's TASK), with the context Airflow gives it.
         from mlops_declare.steps.airflow import notify_failure
-
-        snapshot = load_config(
-            project / "conf", ["orchestration.notifications.failure_webhook=${oc.env:MLOPS_TEST_FAILURE_WEBHOOK}"]
-        ).snapshot
 
         class TaskInstance:
             dag_id, task_id, try_number = "example_training", "train", 3
 
-        outcome = notify_failure(
-            snapshot, {"ti": TaskInstance(), "run_id": "manual__1", "exception": ValueError("boom")}
-        )
+        task = {"project": "example", "dag_file": str(project / "dags" / "example_training.py")}
+        outcome = notify_failure(task, {"ti": TaskInstance(), "run_id": "manual__1", "exception": ValueError("boom")})
     finally:
         server.shutdown()
     assert outcome is not None and outcome["ok"]

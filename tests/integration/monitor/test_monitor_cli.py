@@ -282,21 +282,20 @@ def test_drift_fires_alerts_and_requests_a_retrain(trained: Path, receiver: str,
 
 def test_the_monitoring_steps_pass_small_results_along(trained: Path) -> None:
     from mlops_declare.config import load_config
-    from mlops_declare.steps import StepContext
-    from mlops_declare.steps import monitor as steps
+    from tests.runner import run_step_json
 
     _log_held_out(trained, 11)
     loaded = load_config(trained / "conf", [f"serving.model={MODEL}"])
 
-    def context(upstream: dict[str, Any]) -> StepContext:
-        return StepContext(loaded, trained, "monitoring_test", "2026-11-30", upstream)
+    def step(name: str, upstream: dict[str, Any]) -> dict[str, Any]:
+        return run_step_json(name, loaded, trained, "monitoring_test", "2026-11-30", upstream)
 
-    collected = steps.collect_window(context({}))
+    collected = step("collect_window", {})
     assert collected["model"] == {"name": "breast_cancer", "version": 1} and collected["window"]["rows"] == 172
-    drift = steps.check_drift(context({"collect_window": collected}))
-    performance = steps.check_performance(context({"collect_window": collected}))
+    drift = step("check_drift", {"collect_window": collected})
+    performance = step("check_performance", {"collect_window": collected})
     assert drift["drift_result"]["current"]["rows"] == 172 and performance["performance"] is None
-    acted = steps.act(context({"check_drift": drift, "check_performance": performance}))
+    acted = step("act", {"check_drift": drift, "check_performance": performance})
     assert acted["retrain"] is None and acted["retrain_requested"] is False and isinstance(acted["check_id"], int)
     for result in (collected, drift, performance, acted):
         assert len(json.dumps(result)) < 64_000

@@ -8,22 +8,54 @@ from pathlib import Path
 import pytest
 
 from mlops_declare.config import LoadedConfig, load_config
+from mlops_declare.contracts.results import DatasetResult, EvaluationResult, RegistrationResult, TrainResult
 from mlops_declare.registry import Registry
 from mlops_declare.steps import StepContext, StepError
 from mlops_declare.steps.registry import promote, register
+from tests.runner import context_for
 from tests.unit.registry.support import make_package
 
 
-def context(project: Path, run_id: str = "run-1", **upstream: dict[str, object]) -> StepContext:
+def context(project: Path, run_id: str = "run-1") -> StepContext:
     loaded: LoadedConfig = load_config(project / "conf")
-    return StepContext(loaded, project, run_id, "2026-11-26", upstream)
+    return context_for(loaded, project, run_id, "2026-11-26")
+
+
+def _trained(package_dir: str) -> TrainResult:
+    return TrainResult(
+        package_dir=package_dir,
+        metrics={},
+        precision_used="32-true",
+        precision={},
+        objective="accuracy",
+        objective_value=None,
+        epochs_trained=1,
+        weights_from="last",
+        best_checkpoint=None,
+        pruning=None,
+        dataset_fingerprint="d" * 64,
+    )
+
+
+def _dataset(dataset_dir: str = "data/x") -> DatasetResult:
+    return DatasetResult(
+        dataset_dir=dataset_dir, fingerprint="d" * 64, features=(), target="target", task_hint="binary", rows={}
+    )
+
+
+def _evaluated(package_dir: str) -> EvaluationResult:
+    return EvaluationResult(package_dir=package_dir, metrics={}, objective="accuracy", evaluated_on="cpu")
+
+
+def _register(step: StepContext, package_dir: str, dataset_dir: str = "data/x") -> RegistrationResult:
+    return register(step, _evaluated(package_dir), _trained(package_dir), _dataset(dataset_dir))
 
 
 def test_register_needs_the_train_result(project: Path) -> None:
-    with pytest.raises(StepError, match="needs the result of step 'train' .its package_dir."):
-        register(context(project))
+    with pytest.raises(StepError, match="needs a package from step 'train' .its package_dir is empty."):
+        _register(context(project), "")
     with pytest.raises(StepError, match="is not a directory"):
-        register(context(project, train={"package_dir": "runs/nowhere/model"}))
+        _register(context(project), "runs/nowhere/model")
 
 
 def test_register_records_the_run_config_and_dataset(project: Path, tmp_path: Path) -> None:
@@ -46,10 +78,10 @@ def test_register_records_the_run_config_and_dataset(project: Path, tmp_path: Pa
         check=True,
     )
     package = make_package(project / ".mlops" / "runs" / "run-1" / "model", accuracy=0.93)
-    step = context(project, train={"package_dir": ".mlops/runs/run-1/model"}, ingest={"dataset_dir": "data/x"})
-    result = register(step)
-    assert result["ref"] == "breast_cancer:1"
-    assert result["metrics"]["test"]["accuracy"] == 0.93
+    step = context(project)
+    result = _register(step, ".mlops/runs/run-1/model")
+    assert result.ref == "breast_cancer:1"
+    assert result.metrics["test"]["accuracy"] == 0.93
     with Registry.from_config(step.loaded.config.registry, project) as registry:
         version = registry.resolve("breast_cancer:1")
     lineage = version.lineage
@@ -61,7 +93,7 @@ def test_register_records_the_run_config_and_dataset(project: Path, tmp_path: Pa
     head = subprocess.run(["git", "-C", str(project), "rev-parse", "HEAD"], capture_output=True, text=True)
     assert lineage.git_commit == head.stdout.strip()
     assert (project / ".mlops" / "registry.db").is_file()
-    assert register(step)["version"] == 1  # the same run again registers nothing new
+    assert _register(step, ".mlops/runs/run-1/model").version == 1  # the same run again registers nothing new
     assert package.is_dir()
 
 
@@ -69,8 +101,8 @@ def test_airflow_ids_are_recorded_when_airflow_runs_the_step(project: Path, monk
     monkeypatch.setenv("AIRFLOW_CTX_DAG_ID", "example_training")
     monkeypatch.setenv("AIRFLOW_CTX_DAG_RUN_ID", "scheduled__2026-11-26T00:00:00+00:00")
     make_package(project / "pkg")
-    step = context(project, train={"package_dir": "pkg"})
-    register(step)
+    step = context(project)
+    _register(step, "pkg")
     with Registry.from_config(step.loaded.config.registry, project) as registry:
         lineage = registry.resolve("breast_cancer:1").lineage
     assert (lineage.airflow_dag_id, lineage.airflow_run_id) == (
@@ -81,12 +113,10 @@ def test_airflow_ids_are_recorded_when_airflow_runs_the_step(project: Path, monk
 
 
 def test_promote_moves_through_auto_promote_stages_and_reports_refusals(project: Path) -> None:
-    with pytest.raises(StepError, match="needs the result of step 'register'"):
-        promote(context(project))
     make_package(project / "good", accuracy=0.95)
     make_package(project / "bad", accuracy=0.5)
-    good = register(context(project, "run-good", train={"package_dir": "good"}))
-    first = promote(context(project, "run-good", register=good))
+    good = _register(context(project, "run-good"), "good")
+    first = promote(context(project, "run-good"), good, _dataset()).to_json()
     expected = {
         "ref": "breast_cancer:1",
         "blessed": True,
@@ -96,16 +126,16 @@ def test_promote_moves_through_auto_promote_stages_and_reports_refusals(project:
         "holders_rescored_on_this_data": {},
     }
     assert {key: first[key] for key in expected} == expected
-    again = promote(context(project, "run-good", register=good))
+    again = promote(context(project, "run-good"), good, _dataset()).to_json()
     assert again["already_held"] == ["staging"] and again["promoted"] == []
     with Registry.from_config(context(project).loaded.config.registry, project) as registry:
         assert registry.resolve("breast_cancer:1").lineage.parent_version is None
         registry.promote("breast_cancer:1", "production", actor="test")
-    bad = register(context(project, "run-bad", train={"package_dir": "bad"}))
-    refused = promote(context(project, "run-bad", register=bad))
+    bad = _register(context(project, "run-bad"), "bad")
+    refused = promote(context(project, "run-bad"), bad, _dataset()).to_json()
     assert refused["promoted"] == [] and refused["blessed"] is False
     decision = refused["refused"]["staging"]
     assert decision["decision"] == "NOT_BLESSED"
     assert "test.accuracy = 0.5 is below min 0.8" in [check["message"] for check in decision["checks"]]
     with Registry.from_config(context(project).loaded.config.registry, project) as registry:
-        assert registry.resolve(bad["ref"]).lineage.parent_version == 1  # it would replace production's holder
+        assert registry.resolve(bad.ref).lineage.parent_version == 1  # it would replace production's holder
