@@ -69,8 +69,9 @@ def test_edges_are_derived_from_inputs_and_outputs() -> None:
     assert ("ingest", "validate_data") in plan.edges and ("validate_data", "train") in plan.edges
     assert ("register", "promote") in plan.edges
     upstream = {task.name: task.upstream for task in training.tasks}
-    assert upstream["snapshot_config"] == () and upstream["ingest"] == ()
+    assert upstream["snapshot_config"] == () and upstream["ingest"] == ("snapshot_config",)
     assert upstream["promote"] == ("ingest", "register")
+    assert ("ingest", "promote") not in training.edges and ("register", "promote") in training.edges
     assert {task.name: task.gate for task in training.tasks if task.gate} == {"promote": "blessed"}
 
 
@@ -80,29 +81,32 @@ def test_a_custom_catalogue_expresses_gates_assets_and_a_second_dag() -> None:
     steps = (
         StepDeclaration(
             name="collect",
-            dag="monitoring",
+            dags=("monitoring",),
             function="m:collect",
+            result="WindowResult",
             description="d",
             outputs=(Output(name="window", kind="json", location="{home}/w.json"),),
         ),
         StepDeclaration(
             name="check",
-            dag="monitoring",
+            dags=("monitoring",),
             function="m:check",
+            result="MonitoringCheckResult",
             description="d",
             inputs=("window",),
             outputs=(Output(name="verdict", kind="json", location="{home}/v.json"),),
-            gate="retrain",
+            gate="retrain_requested",
         ),
         StepDeclaration(
             name="request_retrain",
-            dag="monitoring",
+            dags=("monitoring",),
             function="m:request",
+            result="RetrainResult",
             description="d",
             inputs=("verdict",),
             emits=("retrain",),
         ),
-        StepDeclaration(name="train", dag="training", function="m:train", description="d"),
+        StepDeclaration(name="train", dags=("training",), function="m:train", result="TrainResult", description="d"),
     )
     plan = compile_plan(load_config(CONF, ["orchestration.triggers.drift=true"]), steps)
     training, monitoring = plan.dags
@@ -135,8 +139,9 @@ def test_broken_catalogues_are_refused(steps: tuple, message: str) -> None:  # t
     declared = tuple(
         StepDeclaration(
             name=name,
-            dag="training",
+            dags=("training",),
             function="m:f",
+            result="SnapshotResult",
             description="d",
             inputs=inputs,
             outputs=tuple(Output(name=o, kind="json", location="x") for o in outputs),
@@ -156,11 +161,14 @@ def test_generated_python_parses_and_carries_the_header() -> None:
             assert "import torch" not in text.split("def ")[0]
 
 
-def test_dag_holds_constants_and_resolved_config_in_doc_md() -> None:
+def test_dag_holds_structure_and_the_plan_fingerprint_not_the_config() -> None:
+    plan = compile_plan(load_config(CONF))
     text = _outputs([])["dags/example_training.py"]
-    assert "CONFIG_FINGERPRINT = " in text
-    assert "open(" not in text and "load_config" not in text
-    assert "Resolved config" in text
+    assert f"PLAN_FINGERPRINT = {plan.dag('training').fingerprint!r}" in text
+    assert "PROJECT = 'example'" in text and "PROJECT_ROOT_VARIABLE = 'MLOPS_DECLARE_ROOT_EXAMPLE'" in text
+    assert " open(" not in text and "load_config" not in text and "Path(__file__)" not in text
+    assert "CONFIG_JSON" not in text and "max_epochs" not in text
+    assert "- `trainer`: `cpu`" in text  # doc_md names the config choices
 
 
 def test_cross_group_contradiction_stops_compilation() -> None:
