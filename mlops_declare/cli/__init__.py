@@ -9,6 +9,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
+from mlops_declare.contracts.environment import FULL_ERROR, VERBOSE
 from mlops_declare.errors import ConfigError, MlopsDeclareError
 
 COMMAND_MODULES: tuple[str, ...] = (
@@ -21,7 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 """Modules with a `register(subparsers)` function; each verb's heavy imports happen in its handler."""
 
-FULL_ERROR_VARIABLE = "MLOPS_DECLARE_FULL_ERROR"
+FULL_ERROR_VARIABLE = FULL_ERROR
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -62,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "verbose", False):
-        os.environ["MLOPS_DECLARE_VERBOSE"] = "1"  # read by mlops_declare.train.quiet, inherited by workers
+        os.environ[VERBOSE] = "1"  # read by mlops_declare.train.quiet, inherited by workers
     try:
         code: int = args.handler(args)
         return code

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops_declare.cli import add_config_arguments
+from mlops_declare.contracts.environment import LOCAL_RANK, NODE_RANK
 from mlops_declare.errors import MlopsDeclareError
 
 DATA_STEPS = ("snapshot_config", "ingest", "validate_data")
@@ -94,7 +95,7 @@ def train_once(loaded: Any, config_dir: str, run_id: str, logical_date: str, fas
 
 def _is_ddp_worker() -> bool:
     # Lightning starts DDP ranks > 0 by re-running this command with LOCAL_RANK (and NODE_RANK) set.
-    return os.environ.get("LOCAL_RANK", "0") != "0" or os.environ.get("NODE_RANK", "0") != "0"
+    return os.environ.get(LOCAL_RANK, "0") != "0" or os.environ.get(NODE_RANK, "0") != "0"
 
 
 def print_result(result: dict[str, Any]) -> None:

@@ -20,6 +20,7 @@ from mlops_declare._version import __version__
 from mlops_declare.config import LoadedConfig
 from mlops_declare.config.pruning import pruning_schedule
 from mlops_declare.config.trainer import ALLOWED_CALLBACKS, TrainerConfig
+from mlops_declare.contracts.environment import LOCAL_RANK, NODE_RANK
 from mlops_declare.errors import TrainingError
 from mlops_declare.train.checks import epochs_needed, higher_is_better, preflight, selected_metrics
 from mlops_declare.train.data import TrainingData
@@ -132,7 +133,7 @@ def clear_previous_outputs(output_dir: Path) -> None:
 
     Only the launching process clears; DDP workers (LOCAL_RANK/NODE_RANK > 0) find it done.
     """
-    if os.environ.get("LOCAL_RANK", "0") != "0" or os.environ.get("NODE_RANK", "0") != "0":
+    if os.environ.get(LOCAL_RANK, "0") != "0" or os.environ.get(NODE_RANK, "0") != "0":
         return
     for name in ("checkpoints", "logs"):
         shutil.rmtree(output_dir / name, ignore_errors=True)

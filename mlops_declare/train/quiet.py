@@ -9,7 +9,9 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-VERBOSE_VARIABLE = "MLOPS_DECLARE_VERBOSE"
+from mlops_declare.contracts.environment import VERBOSE
+
+VERBOSE_VARIABLE = VERBOSE
 """Set to 1 by `--verbose` (and inherited by DDP workers): show Lightning's own output."""
 
 LIGHTNING_LOGGERS = ("lightning.pytorch", "lightning.fabric", "pytorch_lightning", "lightning_fabric")
