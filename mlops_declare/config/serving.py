@@ -164,6 +164,9 @@ class ServingConfig(StrictModel):
     """OpenTelemetry tracing of requests; off unless an exporter is set."""
     api_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     """Name of the environment variable holding the API key; when set, requests need header `X-API-Key`."""
+    bento_store: str | None = Field(default=None, min_length=1)
+    """BentoML home that `mlops-declare build` and the deploy step build bentos into (its `bentos/` folder holds
+    them; `BENTOML_HOME=<this> bentoml serve TAG`); relative to the project root; default `<project.home>/bentos`."""
 
     _model_is_a_reference = field_validator("model")(check_model_reference)
 

@@ -8,11 +8,35 @@ working directory), so a bento holds no path of the machine that built it.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from mlops_declare.config.serving import Batching, InferenceLog, Limits, Resources, Rollout, Tracing
+
+BUNDLED_PACKAGE = "model_package"
+"""Folder of a bento's build context (beside service.py) holding the verified model package it serves first."""
+PACKAGE_SOURCE = "mlops_declare"
+"""Folder of a bento's build context holding the mlops_declare source the service imports."""
+REQUIREMENTS_FILE = "requirements.txt"
+"""The pinned requirements of a bento's build context (the committed bentofile names these three)."""
+
+
+def field_name(column: str, taken: set[str]) -> str:
+    """The Python identifier of a request field ('mean radius' -> 'mean_radius'), unique within `taken`.
+
+    The generated request models and those the runtime builds from a package (inferred features)
+    name their fields this way; the column name stays the field's alias.
+    """
+    name = re.sub(r"\W+", "_", column).strip("_").lower() or "field"
+    if name[0].isdigit():
+        name = f"f_{name}"
+    candidate, counter = name, 2
+    while candidate in taken:
+        candidate, counter = f"{name}_{counter}", counter + 1
+    taken.add(candidate)
+    return candidate
 
 
 class FeatureSpec(BaseModel):

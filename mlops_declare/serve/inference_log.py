@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import queue
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -19,7 +20,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mlops_declare.contracts.seams import INFERENCE_LOG_COLUMNS, INFERENCE_LOG_VERSION
+from mlops_declare.contracts.seams import (
+    FEATURE_ARROW_TYPES,
+    INFERENCE_LOG_COLUMNS,
+    INFERENCE_LOG_METADATA_CLASSES,
+    INFERENCE_LOG_METADATA_VERSION,
+    INFERENCE_LOG_SCHEMA,
+    INFERENCE_LOG_VERSION,
+)
 
 LOGGER = logging.getLogger("mlops_declare.serve")
 
@@ -165,30 +173,37 @@ class InferenceLogWriter:
         return folder / name
 
     def schema(self) -> Any:
-        """The Arrow schema of a part (mlops_declare/contracts/seams.py), with the feature columns and the format metadata."""
+        """The Arrow schema of this writer's parts (`arrow_schema` of its features and classes)."""
         if self._schema is None:
-            self._schema = self._build_schema()
+            self._schema = arrow_schema(self.features, self.class_names)
         return self._schema
 
-    def _build_schema(self) -> Any:
-        import pyarrow as pa
 
-        types = {"numeric": pa.float64(), "categorical": pa.string(), "image": pa.list_(pa.float64())}
-        fields = [
-            pa.field("request_id", pa.string()),
-            pa.field("timestamp", pa.timestamp("us", tz="UTC")),
-            pa.field("model_name", pa.string()),
-            pa.field("model_version", pa.int64()),
-            pa.field("variant", pa.string()),
-            pa.field("served", pa.bool_()),
-            pa.field("latency_ms", pa.float64()),
-            pa.field("prediction", pa.string()),
-            pa.field("prediction_value", pa.float64()),
-            pa.field("probabilities", pa.list_(pa.float64())),
-        ]
-        fields += [pa.field(name, types.get(kind, pa.float64())) for name, kind in self.features]
-        metadata = {
-            "mlops_declare.inference_log_version": INFERENCE_LOG_VERSION,
-            "mlops_declare.class_names": json.dumps(self.class_names),
-        }
-        return pa.schema(fields, metadata=metadata)
+def arrow_schema(features: Sequence[tuple[str, str]], class_names: Sequence[str] | None) -> Any:
+    """The pyarrow schema of an inference-log part: the fixed columns of `contracts.seams.INFERENCE_LOG_SCHEMA`,
+    then one column per (name, type) feature typed by `FEATURE_ARROW_TYPES`, and the format metadata."""
+    import pyarrow as pa
+
+    fields = [pa.field(name, arrow_type(type_name)) for name, type_name in INFERENCE_LOG_SCHEMA]
+    fields += [
+        pa.field(name, arrow_type(FEATURE_ARROW_TYPES[kind]))
+        for name, kind in features
+        if name not in INFERENCE_LOG_COLUMNS
+    ]
+    metadata = {
+        INFERENCE_LOG_METADATA_VERSION: INFERENCE_LOG_VERSION,
+        INFERENCE_LOG_METADATA_CLASSES: json.dumps(list(class_names) if class_names is not None else None),
+    }
+    return pa.schema(fields, metadata=metadata)
+
+
+def arrow_type(name: str) -> Any:
+    """The pyarrow type a contract names: `float64`, `string`, `bool`, `int64`, `list<T>`, `timestamp[unit, tz=Z]`."""
+    import pyarrow as pa
+
+    if name.startswith("list<") and name.endswith(">"):
+        return pa.list_(arrow_type(name[len("list<") : -1]))
+    timestamp = re.fullmatch(r"timestamp\[(\w+)(?:, tz=([^\]]+))?\]", name)
+    if timestamp:
+        return pa.timestamp(timestamp[1], tz=timestamp[2])
+    return pa.type_for_alias(name)

@@ -103,7 +103,8 @@ class ServiceGuard:
         return hmac.compare_digest(offered.encode("utf-8"), expected.encode("utf-8"))
 
     async def _metadata(self, send: Send) -> None:
-        from mlops_declare.serve.runtime import ServingError, current_runtime
+        from mlops_declare.serve.loading import ServingError
+        from mlops_declare.serve.runtime import current_runtime
 
         runtime = current_runtime()
         try:

@@ -1,364 +1,46 @@
-"""The serving runtime behind the generated BentoML service: load, verify, warm, batch, predict, swap, log.
+"""The serving runtime behind the generated BentoML service: the request path, its metrics and inference-log rows.
 
-One `Runtime` per worker process. It resolves the followed reference through the registry (opened
-read-only where the registry offers it), loads the digest-verified package once (preprocessing
-included), warms it with one prediction and only then reports ready. A background thread polls the
-registry every `serving.reload_s` and swaps in a newly promoted (or rolled back) version after
-loading, verifying and warming it; a version that fails is refused and the old one keeps serving.
-
-Requests are batched here rather than with BentoML's `batchable` APIs: those merge requests before
-the handler, so per-request auth, row limits, canary routing and request ids in the inference log
-would be lost. The runtime batches after them (see `Batcher`): requests queued behind a running
-forward pass share the next one, up to `batching.max_batch_size` rows.
+One `Runtime` per worker process. Its `Follower` (mlops_declare.serve.follower) keeps `primary` and
+the rollout `candidate` in step with the registry; its `Batcher`s (mlops_declare.serve.batcher) run
+the forward passes; the runtime routes each request (canary, shadow), counts it, and hands sampled
+rows to the inference-log writer. The generated service's `__init__` builds it and registers it
+with `activate` so the ASGI guard can answer GET /metadata from this worker.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import os
 import random
-import socket
-import threading
 import time
 import uuid
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mlops_declare.contracts.service import FeatureSpec, ServiceSpec
 from mlops_declare.errors import MlopsDeclareError
-
-if TYPE_CHECKING:
-    import numpy as np
-
-    from mlops_declare.registry import Registry
+from mlops_declare.serve.batcher import Batcher
+from mlops_declare.serve.deployment import Deployment
+from mlops_declare.serve.follower import Follower
+from mlops_declare.serve.loading import ServedVersion, ServingError
 
 LOGGER = logging.getLogger("mlops_declare.serve")
 
-BUNDLED_PACKAGE = "model_package"
-"""Folder next to service.py holding the verified package a bento was built with."""
-RUNTIME_FILE = "runtime.json"
-"""File next to service.py (in a bento) with the registry address and the project home."""
-OVERRIDES_VARIABLE = "MLOPS_DECLARE_OVERRIDES"
-"""JSON list of Hydra overrides `mlops-declare serve` passes to the worker."""
-PROJECT_ROOT_VARIABLE = "MLOPS_DECLARE_PROJECT_ROOT"
-"""The project folder (holding conf/) when service.py lives elsewhere."""
+_ACTIVE: Runtime | None = None
 
-_CURRENT: Runtime | None = None
+
+def activate(runtime: Runtime) -> None:
+    """Make `runtime` the one this worker process's ASGI guard answers GET /metadata with."""
+    global _ACTIVE
+    _ACTIVE = runtime
 
 
 def current_runtime() -> Runtime | None:
-    """The runtime of this worker process (the middleware answers GET /metadata with it)."""
-    return _CURRENT
-
-
-class ServingError(MlopsDeclareError):
-    """The service cannot load, verify or answer with a model version."""
-
-
-# --- a loaded version --------------------------------------------------------------------------
-
-
-@dataclass
-class ServedVersion:
-    """A verified, warmed package and what is needed to answer with it."""
-
-    name: str
-    version: int
-    package: Any
-    preprocessor: Any
-    class_names: list[str] | None
-    task: str
-    metrics: dict[str, Any]
-    features: list[FeatureSpec]
-    pass_seconds: float = 0.0
-    """How long one warm single-record pass took (preprocessing + forward): the batcher's first estimate."""
-
-    def transform(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
-        """Raw records -> the network's float32 input: the packaged preprocessing, loaded once."""
-        result: np.ndarray = self.preprocessor.transform_records(records)
-        return result
-
-    def forward(self, features: np.ndarray) -> np.ndarray:
-        """Probabilities or values for preprocessed rows (`ModelPackage.predict`)."""
-        result: np.ndarray = self.package.predict(features)
-        return result
-
-    def answers(self, outputs: np.ndarray) -> list[dict[str, Any]]:
-        """Per-row prediction dicts (class name, its probability, all probabilities; or the value)."""
-        rows: list[dict[str, Any]] = []
-        if self.task == "regression":
-            return [
-                {"prediction": value, "probability": None, "probabilities": None}
-                for value in outputs.reshape(-1).tolist()
-            ]
-        names = self.class_names or []
-        binary = self.task == "binary"
-        for value in (outputs.reshape(-1) if binary else outputs).tolist():  # Python floats for the whole batch at once
-            probabilities = [1.0 - value, value] if binary else value
-            best = max(range(len(probabilities)), key=probabilities.__getitem__)
-            label = names[best] if best < len(names) else str(best)
-            rows.append(
-                {
-                    "prediction": label,
-                    "probability": probabilities[best],
-                    "probabilities": dict(
-                        zip(names or [str(i) for i in range(len(probabilities))], probabilities, strict=False)
-                    ),
-                }
-            )
-        return rows
-
-
-def features_of_package(preprocessor: Any, class_names: Sequence[str] | None) -> list[FeatureSpec]:
-    """The typed request fields a package expects (for inferred features the compiler could not know)."""
-    features = []
-    for fitted in preprocessor.state["features"]:
-        kind = fitted["type"]
-        features.append(
-            FeatureSpec(
-                name=fitted["name"],
-                type=kind,
-                shape=tuple(fitted["shape"]) if kind == "image" else None,
-                categories=None,
-                optional=kind != "image",
-            )
-        )
-    return features
-
-
-def load_version(directory: Path, name: str, version: int) -> ServedVersion:
-    """Load a package (every file's sha256 checked), cache its preprocessing, warm it with one prediction."""
-    from mlops_declare.train.package import load_package
-
-    try:
-        package = load_package(directory)
-        preprocessor = package.preprocessor()
-    except MlopsDeclareError as exc:
-        raise ServingError(f"{name}:{version} failed verification: {exc}") from None
-    class_names = package.spec.get("class_names")
-    metrics_path = directory / "metrics.json"
-    metrics = json.loads(metrics_path.read_text(encoding="utf-8")) if metrics_path.is_file() else {}
-    served = ServedVersion(
-        name=name,
-        version=version,
-        package=package,
-        preprocessor=preprocessor,
-        class_names=list(class_names) if class_names else None,
-        task=str(package.spec.get("task") or package.architecture["task"]),
-        metrics=metrics,
-        features=features_of_package(preprocessor, class_names),
-    )
-    record = warmup_record(served.features)
-    served.answers(served.forward(served.transform([record])))
-    started = time.perf_counter()  # the first pass pays one-off allocations; the second is typical
-    served.answers(served.forward(served.transform([record])))
-    served.pass_seconds = time.perf_counter() - started
-    return served
-
-
-def warmup_record(features: Sequence[FeatureSpec]) -> dict[str, Any]:
-    """A record every package accepts: missing values for imputed features, zeros for an image."""
-    import math
-
-    record: dict[str, Any] = {}
-    for feature in features:
-        if feature.type == "image":
-            record[feature.name] = [0.0] * math.prod(feature.shape or (1,))
-        else:
-            record[feature.name] = None
-    return record
-
-
-# --- registry access ---------------------------------------------------------------------------
-
-
-def open_registry(project_root: Path, here: Path, read_only: bool = True) -> Registry:
-    """The registry the service follows: a bento's runtime.json, else the project's config (read-only unless asked)."""
-    from mlops_declare.config.registry import RegistryConfig
-    from mlops_declare.registry import Registry, resolve_store_urls
-
-    runtime_file = here / RUNTIME_FILE
-    if runtime_file.is_file():
-        from omegaconf import OmegaConf
-
-        settings = json.loads(runtime_file.read_text(encoding="utf-8"))
-        # Secrets travel as ${oc.env:VAR} references; resolve them here, in memory only.
-        resolved = OmegaConf.to_container(OmegaConf.create(settings["registry"]), resolve=True)
-        config = RegistryConfig.model_validate(resolved)
-        store_url, artifact_url = resolve_store_urls(config, project_root)
-    else:
-        from mlops_declare.config import load_config
-
-        overrides = json.loads(os.environ.get(OVERRIDES_VARIABLE) or "[]")
-        loaded = load_config(project_root / "conf", overrides)
-        config = loaded.config.registry
-        store_url, artifact_url = resolve_store_urls(config, project_root)
-    cache = Path(os.environ.get("MLOPS_DECLARE_SERVE_CACHE") or Path.home() / ".cache" / "mlops-declare" / "serve")
-    return Registry.open(store_url, artifact_url, config, cache, read_only=read_only)
-
-
-# --- batching ----------------------------------------------------------------------------------
-
-
-@dataclass
-class _Item:
-    served: ServedVersion
-    records: list[dict[str, Any]]
-    future: asyncio.Future[Any]
-
-
-INLINE_PASS_S = 0.002
-"""Passes typically shorter than this run on the event loop instead of the inference thread (see Batcher)."""
-
-
-class Batcher:
-    """Adaptive batching: requests that arrive while a forward pass runs share the next one.
-
-    At low load a request runs alone at once (the batcher never waits idle for company). Under load,
-    everything queued behind the running pass (up to `max_rows` rows, of one model version) becomes
-    the next batch, so batches grow with the load. When the previous batch held several requests and
-    passes are slow enough for waiting to pay (a pass longer than `INLINE_PASS_S`), the next batch
-    also waits up to `max_latency_s` (never longer than one typical pass) for more to join.
-    Preprocessing runs on the whole batch (one Arrow conversion instead of one per request); when a
-    batch fails to preprocess, its requests run one by one so only the bad request gets the error.
-
-    Where a pass runs is measured, not configured: a pass that typically takes less than
-    `INLINE_PASS_S` runs on the event loop, because handing it to the inference thread costs more
-    than the pass (a thread switch, and the GIL passed back and forth with the event loop: on a
-    2-core host, with a small MLP, that hand-off cut throughput at 64 concurrent requests by half).
-    Longer passes run in the inference thread so the event loop keeps parsing requests meanwhile.
-    """
-
-    def __init__(
-        self, executor: ThreadPoolExecutor, enabled: bool, max_rows: int, max_latency_s: float, on_batch: Any
-    ) -> None:
-        self.executor = executor
-        self.enabled = enabled
-        self.max_rows = max_rows
-        self.max_latency_s = max_latency_s
-        self.on_batch = on_batch
-        self.pass_seconds: float | None = None
-        """Moving average of recent passes' duration (None until the first pass: the warm-up's is used)."""
-        self._queue: asyncio.Queue[_Item] | None = None
-        self._task: asyncio.Task[None] | None = None
-
-    async def run(self, served: ServedVersion, records: list[dict[str, Any]]) -> Any:
-        """Outputs for `records` (raises the request's own MlopsDeclareError for bad input)."""
-        loop = asyncio.get_running_loop()
-        if not self.enabled:
-            self.on_batch(len(records))
-            result = (await self._call(served, [records]))[0]
-            if isinstance(result, BaseException):
-                raise result
-            return result
-        if self._queue is None:
-            self._queue = asyncio.Queue()
-            self._task = loop.create_task(self._loop())
-        future: asyncio.Future[Any] = loop.create_future()
-        self._queue.put_nowait(_Item(served, records, future))
-        return await future
-
-    def _typical(self, served: ServedVersion) -> float:
-        return self.pass_seconds if self.pass_seconds is not None else served.pass_seconds
-
-    async def _call(self, served: ServedVersion, batches: list[list[dict[str, Any]]]) -> list[Any]:
-        """`_predict_batch` inline or in the inference thread (see the class docstring), timed."""
-        started = time.perf_counter()
-        if self._typical(served) < INLINE_PASS_S:
-            results = _predict_batch(served, batches)
-        else:
-            results = await asyncio.get_running_loop().run_in_executor(self.executor, _predict_batch, served, batches)
-        elapsed = time.perf_counter() - started
-        self.pass_seconds = elapsed if self.pass_seconds is None else 0.8 * self.pass_seconds + 0.2 * elapsed
-        return results
-
-    async def _loop(self) -> None:
-        assert self._queue is not None
-        loop = asyncio.get_running_loop()
-        carry: _Item | None = None
-        busy = False
-        while True:
-            first = carry or await self._queue.get()
-            carry = None
-            items, rows = [first], len(first.records)
-            typical = self._typical(first.served)
-            wait = min(self.max_latency_s, typical) if busy and typical >= INLINE_PASS_S else 0.0
-            deadline = loop.time() + wait
-            while rows < self.max_rows:
-                if self._queue.empty():
-                    remaining = deadline - loop.time()
-                    if remaining <= 0:
-                        break
-                    try:
-                        item = await asyncio.wait_for(self._queue.get(), remaining)
-                    except TimeoutError:
-                        break
-                else:
-                    item = self._queue.get_nowait()
-                if item.served is not first.served or rows + len(item.records) > self.max_rows:
-                    carry = item
-                    break
-                items.append(item)
-                rows += len(item.records)
-            busy = len(items) > 1
-            await self._execute(items, rows)
-            # An inline pass never yielded: let the requests it answered (and new ones) move first.
-            await asyncio.sleep(0)
-
-    async def _execute(self, items: list[_Item], rows: int) -> None:
-        live = [item for item in items if not item.future.done()]
-        if not live:
-            return
-        self.on_batch(rows)
-        try:
-            results = await self._call(live[0].served, [item.records for item in live])
-        except Exception as exc:  # the model itself failed: every waiting request learns it
-            results = [exc] * len(live)
-        for item, result in zip(live, results, strict=True):
-            if item.future.done():
-                continue
-            if isinstance(result, BaseException):
-                item.future.set_exception(result)
-            else:
-                item.future.set_result(result)
-
-
-def _predict(served: ServedVersion, records: list[dict[str, Any]]) -> Any:
-    return served.forward(served.transform(records))
-
-
-def _predict_batch(served: ServedVersion, batches: list[list[dict[str, Any]]]) -> list[Any]:
-    """One preprocessing + forward pass for all requests; per request again only when one of them is bad."""
-    if len(batches) == 1:
-        try:
-            return [_predict(served, batches[0])]
-        except MlopsDeclareError as exc:
-            return [exc]
-    try:
-        features = served.transform([record for batch in batches for record in batch])
-    except MlopsDeclareError:
-        results: list[Any] = []
-        for batch in batches:
-            try:
-                results.append(_predict(served, batch))
-            except MlopsDeclareError as exc:
-                results.append(exc)
-        return results
-    outputs = served.forward(features)
-    split, start = [], 0
-    for batch in batches:
-        split.append(outputs[start : start + len(batch)])
-        start += len(batch)
-    return split
-
-
-# --- the runtime -------------------------------------------------------------------------------
+    """The runtime `activate` registered in this worker process, if any."""
+    return _ACTIVE
 
 
 @dataclass
@@ -371,30 +53,17 @@ class RequestOutcome:
 
 
 class Runtime:
-    """Everything one worker process serves with."""
+    """Everything one worker process answers with."""
 
-    def __init__(self, spec: ServiceSpec, project_root: Path, here: Path, config_fingerprint: str) -> None:
-        global _CURRENT
-        self.spec = spec
-        self.project_root = Path(os.environ.get(PROJECT_ROOT_VARIABLE) or project_root).resolve()
-        self.here = Path(here).resolve()
-        self.config_fingerprint = config_fingerprint
-        settings_file = self.here / RUNTIME_FILE
-        bundled = json.loads(settings_file.read_text(encoding="utf-8")) if settings_file.is_file() else {}
-        self.reference: str = bundled.get("reference") or spec.model
-        """What this replica follows: serving.model, or the reference a bento was built for (a version pins it)."""
-        self.primary: ServedVersion | None = None
-        self.candidate: ServedVersion | None = None
-        self.refused: set[tuple[str, int]] = set()
-        self.error: str | None = None
-        self.host = socket.gethostname()
-        self._stop = threading.Event()
-        self._registry: Registry | None = None
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
+    def __init__(self, spec: ServiceSpec, deployment: Deployment) -> None:
         from mlops_declare.serve.metrics import serving_metrics
 
+        self.spec = spec
+        self.deployment = deployment
         self.metrics = serving_metrics()
+        self.follower = Follower(spec, deployment, self.metrics, before_primary=self._open_log)
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
         batching = spec.batching
         self._batchers = {
             variant: Batcher(
@@ -408,8 +77,6 @@ class Runtime:
         }
         self.log: Any = None
         self._random = random.Random()
-        self._thread = threading.Thread(target=self._follow, name="model-follower", daemon=True)
-        _CURRENT = self
 
     # lifecycle
 
@@ -420,133 +87,32 @@ class Runtime:
         # Intra-op threads beyond the cores the replica asks for (serving.resources.cpu) fight the event
         # loop and the other workers; on a busy 2-core host a 64-row pass took 23 ms with 2 threads, 0.13 ms with 1.
         torch.set_num_threads(max(1, int(self.spec.resources.cpu)))
-        self._thread.start()
+        self.follower.start()
 
     @property
     def ready(self) -> bool:
-        return self.primary is not None
+        return self.follower.primary is not None
+
+    @property
+    def reference(self) -> str:
+        return self.follower.reference
 
     def close(self) -> None:
         """Stop following the registry and flush the inference log (BentoML's on_shutdown)."""
-        self._stop.set()
-        if self.primary is not None:
-            self._record(f"{self.primary.name}:{self.primary.version}", "stopped")
+        self.follower.stop()
         if self.log is not None:
             self.log.close()
-        if self._registry is not None:
-            self._registry.close()
         self._executor.shutdown(wait=True)
 
-    def _follow(self) -> None:
-        self._load_bundled()
-        while not self._stop.is_set():
-            try:
-                self._poll()
-                self.error = None
-            except Exception as exc:  # the registry may be down: keep serving what is loaded
-                self.error = str(exc)
-                level = logging.WARNING if self.ready else logging.ERROR
-                LOGGER.log(level, "serving %s: %s", self.reference, exc)
-                if self._registry is not None:
-                    self._registry.close()
-                    self._registry = None
-            self._stop.wait(self.spec.reload_s if self.ready else min(self.spec.reload_s, 2.0))
-
-    def _load_bundled(self) -> None:
-        bundled = self.here / BUNDLED_PACKAGE
-        settings_file = self.here / RUNTIME_FILE
-        if not (bundled.is_dir() and settings_file.is_file()):
+    def _open_log(self, served: ServedVersion) -> None:
+        """The inference-log writer, opened for the first primary (its features are the log's columns)."""
+        if self.log is not None or not self.spec.log_inferences:
             return
-        settings = json.loads(settings_file.read_text(encoding="utf-8"))
-        try:
-            served = load_version(bundled, settings["model_name"], int(settings["model_version"]))
-        except ServingError as exc:
-            self.error = str(exc)
-            LOGGER.error("bundled package refused: %s", exc)
-            return
-        self._install("primary", served, record=False)
-
-    def _poll(self) -> None:
-        if self._registry is None:
-            self._registry = open_registry(self.project_root, self.here)
-        self._follow_reference("primary", self.reference)
-        if self.spec.rollout.candidate is not None:
-            self._follow_reference("candidate", self.spec.rollout.candidate)
-
-    def _follow_reference(self, variant: str, reference: str) -> None:
-        assert self._registry is not None
-        record = self._registry.resolve(reference)
-        current = self.primary if variant == "primary" else self.candidate
-        if current is not None and (current.name, current.version) == (record.name, record.version):
-            return
-        if (record.name, record.version) in self.refused:
-            return
-        try:
-            directory = self._registry.load(record.ref)
-            served = load_version(directory, record.name, record.version)
-        except MlopsDeclareError as exc:
-            self.refused.add((record.name, record.version))
-            self.metrics.swaps.labels("refused").inc()
-            LOGGER.error(
-                "refused %s for %s: %s; still serving %s",
-                record.ref,
-                reference,
-                exc,
-                f"{current.name}:{current.version}" if current else "nothing",
-            )
-            self._record(record.ref, "refused")
-            return
-        self._install(variant, served, record=True)
-
-    def _install(self, variant: str, served: ServedVersion, record: bool) -> None:
-        previous = self.primary if variant == "primary" else self.candidate
-        if variant == "primary":
-            if self.log is None and self.spec.log_inferences:
-                self.log = self._open_log(served)
-            self.primary = served  # one reference assignment: requests see the old version or the new one
-        else:
-            self.candidate = served
-        _settle_memory()
-        label = "primary" if variant == "primary" else self.spec.rollout.strategy
-        self.metrics.served_version.labels(served.name, label).set(served.version)
-        if previous is not None:
-            self.metrics.swaps.labels("swapped").inc()
-        LOGGER.info(
-            "serving %s:%s as %s (was %s)",
-            served.name,
-            served.version,
-            variant,
-            f"{previous.name}:{previous.version}" if previous else "nothing",
-        )
-        if record:
-            self._record(f"{served.name}:{served.version}", "serving")
-
-    def _record(self, ref: str, status: str) -> None:
-        """A deployment record (mlops_declare/contracts/seams.py); the only write a replica makes, through a short writable open."""
-        try:
-            with open_registry(self.project_root, self.here, read_only=False) as registry:
-                registry.record_deployment(
-                    ref,
-                    f"service:{self.spec.name}@{self.host}",
-                    status,
-                    actor=f"service:{self.spec.name}",
-                    details={"reference": self.reference, "pid": os.getpid()},
-                )
-        except Exception as exc:  # a read-only registry or a transient error must not stop serving
-            LOGGER.warning("could not record the deployment of %s: %s", ref, exc)
-
-    def _open_log(self, served: ServedVersion) -> Any:
         from mlops_declare.serve.inference_log import InferenceLogWriter
 
-        folder = Path(self.spec.inference_log_dir)
-        settings_file = self.here / RUNTIME_FILE
-        if settings_file.is_file():
-            folder = Path(json.loads(settings_file.read_text(encoding="utf-8"))["inference_log_dir"])
-        if not folder.is_absolute():
-            folder = self.project_root / folder
         settings = self.spec.inference_log
-        return InferenceLogWriter(
-            folder,
+        self.log = InferenceLogWriter(
+            self.deployment.inference_log_dir,
             [(feature.name, feature.type) for feature in served.features],
             served.class_names,
             settings.queue_size,
@@ -560,7 +126,8 @@ class Runtime:
     def features(self) -> list[FeatureSpec]:
         if self.spec.features is not None:
             return list(self.spec.features)
-        return list(self.primary.features) if self.primary is not None else []
+        primary = self.follower.primary
+        return list(primary.features) if primary is not None else []
 
     async def predict(self, endpoint: str, records: list[dict[str, Any]], request_id: str | None) -> RequestOutcome:
         """Answer raw records: route (canary/shadow), preprocess, batch, predict, count, log."""
@@ -568,13 +135,14 @@ class Runtime:
         arrived = datetime.now(UTC)
         request_id = request_id or uuid.uuid4().hex
         headers = {"X-Request-ID": request_id}
-        primary = self.primary
+        follower = self.follower
+        primary = follower.primary
         if primary is None:
             self.metrics.requests.labels(endpoint, "503").inc()
-            detail = self.error or "the model is still loading"
+            detail = follower.error or "the model is still loading"
             return RequestOutcome(503, {"error": f"not ready: {detail}"}, {**headers, "Retry-After": "5"})
         rollout = self.spec.rollout
-        candidate = self.candidate
+        candidate = follower.candidate
         answering, variant = primary, "primary"
         if rollout.strategy == "canary" and candidate is not None and self._random.random() < rollout.weight:
             answering, variant = candidate, "canary"
@@ -688,11 +256,12 @@ class Runtime:
         return rows
 
     def metadata(self) -> dict[str, Any]:
-        primary = self.primary
+        follower = self.follower
+        primary = follower.primary
         if primary is None:
-            raise ServingError(f"not ready: {self.error or 'the model is still loading'}")
-        reference = self.reference
-        candidate = self.candidate
+            raise ServingError(f"not ready: {follower.error or 'the model is still loading'}")
+        reference = follower.reference
+        candidate = follower.candidate
         return {
             "name": primary.name,
             "version": primary.version,
@@ -710,7 +279,7 @@ class Runtime:
             ],
             "class_names": primary.class_names,
             "metrics": primary.metrics,
-            "config_fingerprint": self.config_fingerprint,
+            "service_fingerprint": self.spec.fingerprint,
             "candidate": None
             if candidate is None
             else {
@@ -720,22 +289,6 @@ class Runtime:
                 "version": candidate.version,
             },
         }
-
-
-def _settle_memory() -> None:
-    """Collect what the previous version left, then put everything alive into the GC's permanent generation.
-
-    A replica holds millions of long-lived objects (torch, BentoML, pydantic, the model); every full
-    collection walked them all, and those pauses were the tail: 150-240 ms gen-2 collections while
-    serving the example MLP at 32-64 concurrent requests, p99 ~240-290 ms. Frozen, they are skipped:
-    pauses of 8-40 ms, p99 68-109 ms in the same run. Done after every load, so a swap's old version
-    is collected (one full pass, on the model-follower thread) before the new survivors are frozen.
-    """
-    import gc
-
-    gc.unfreeze()
-    gc.collect()
-    gc.freeze()
 
 
 def _log_value(value: Any, kind: str) -> Any:

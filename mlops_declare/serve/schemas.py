@@ -44,7 +44,9 @@ class Metadata(BaseModel):
     features: list[FeatureInfo]
     class_names: list[str] | None
     metrics: dict[str, Any]
-    config_fingerprint: str
+    service_fingerprint: str = Field(
+        description="SERVICE_FINGERPRINT of the generated service (plan.json's service.fingerprint)"
+    )
     candidate: dict[str, Any] | None = Field(
         default=None, description="Canary or shadow candidate, when a rollout runs"
     )

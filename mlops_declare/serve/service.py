@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import json
 from typing import Any
 
-from mlops_declare.contracts.service import FeatureSpec, ServiceSpec
+from mlops_declare.contracts.service import FeatureSpec, ServiceSpec, field_name
+from mlops_declare.serve.deployment import Deployment
 from mlops_declare.serve.runtime import RequestOutcome, Runtime, columns_to_records
 
 
@@ -30,7 +31,7 @@ async def answer_columns(runtime: Runtime, columns: dict[str, Any], ctx: Any) ->
 
 def describe(runtime: Runtime, ctx: Any) -> Any:
     """/metadata: what is served, or 503 while nothing is."""
-    from mlops_declare.serve.runtime import ServingError
+    from mlops_declare.serve.loading import ServingError
     from mlops_declare.serve.schemas import Metadata
 
     try:
@@ -40,8 +41,6 @@ def describe(runtime: Runtime, ctx: Any) -> Any:
 
 
 def _response(outcome: RequestOutcome, ctx: Any) -> Any:
-    import json
-
     from starlette.responses import JSONResponse, Response
 
     for key, value in outcome.headers.items():
@@ -60,7 +59,7 @@ def _response(outcome: RequestOutcome, ctx: Any) -> Any:
     return JSONResponse(outcome.body, status_code=outcome.status)
 
 
-def request_models(spec: ServiceSpec, here: Path) -> tuple[type[Any], type[Any]]:
+def request_models(spec: ServiceSpec, deployment: Deployment) -> tuple[type[Any], type[Any]]:
     """Record and Columns models for a service whose features only the data can tell.
 
     Read from the bundled package (a bento) or the package the registry serves now; when neither
@@ -69,7 +68,7 @@ def request_models(spec: ServiceSpec, here: Path) -> tuple[type[Any], type[Any]]
     """
     from pydantic import BaseModel, ConfigDict
 
-    features = _package_features(spec, here)
+    features = _package_features(deployment)
     if features is None:
 
         class Record(BaseModel):
@@ -88,8 +87,6 @@ def request_models(spec: ServiceSpec, here: Path) -> tuple[type[Any], type[Any]]
 
 def _typed_models(features: list[FeatureSpec], max_rows: int) -> tuple[type[Any], type[Any]]:
     from pydantic import ConfigDict, Field, StrictFloat, create_model
-
-    from mlops_declare.compiler.bentoml import field_name
 
     record_fields: dict[str, Any] = {}
     column_fields: dict[str, Any] = {}
@@ -112,23 +109,22 @@ def _typed_models(features: list[FeatureSpec], max_rows: int) -> tuple[type[Any]
     return record, columns
 
 
-def _package_features(spec: ServiceSpec, here: Path) -> list[FeatureSpec] | None:
-    import json
+def _package_features(deployment: Deployment) -> list[FeatureSpec] | None:
     import logging
-    import os
 
+    from mlops_declare.contracts.layouts import PACKAGE_PREPROCESSING_FILE, PACKAGE_SPEC_FILE
     from mlops_declare.data import Preprocessor
-    from mlops_declare.serve.runtime import BUNDLED_PACKAGE, PROJECT_ROOT_VARIABLE, features_of_package, open_registry
+    from mlops_declare.serve.deployment import open_registry
+    from mlops_declare.serve.loading import features_of_package
 
-    bundled = here / BUNDLED_PACKAGE / "preprocessing.json"
+    bundled = deployment.bundle_dir / PACKAGE_PREPROCESSING_FILE
     try:
         if bundled.is_file():
             return features_of_package(Preprocessor.load(bundled), None)
-        root = Path(os.environ.get(PROJECT_ROOT_VARIABLE) or here.parent)
-        with open_registry(root, here) as registry:
-            directory = registry.load(spec.model)
-        spec_file = json.loads((directory / "model_spec.json").read_text(encoding="utf-8"))
+        with open_registry(deployment) as registry:
+            directory = registry.load(deployment.reference)
+        spec_file = json.loads((directory / PACKAGE_SPEC_FILE).read_text(encoding="utf-8"))
         return features_of_package(Preprocessor.load(directory / spec_file["preprocessing"]), None)
-    except Exception as exc:  # no model yet: accept any fields and let the runtime check them
+    except Exception as exc:  # no model yet (or no registry here): accept any fields and let the runtime check them
         logging.getLogger("mlops_declare.serve").warning("request fields cannot be typed yet: %s", exc)
         return None

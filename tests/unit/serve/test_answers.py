@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from mlops_declare.serve.runtime import RequestOutcome, ServedVersion
+from mlops_declare.serve.loading import ServedVersion
+from mlops_declare.serve.runtime import RequestOutcome
 from mlops_declare.serve.schemas import PredictResponse
 from mlops_declare.serve.service import _response
 
@@ -74,12 +75,13 @@ def test_missing_inputs_are_counted_per_served_feature_and_other_keys_mint_no_la
     from prometheus_client import REGISTRY
 
     from mlops_declare.compiler import compile_outputs
-    from mlops_declare.compiler.plan import FeatureSpec
     from mlops_declare.config import load_config
+    from mlops_declare.contracts.service import FeatureSpec
+    from mlops_declare.serve.deployment import resolve_deployment
     from mlops_declare.serve.runtime import Runtime
 
     plan, _ = compile_outputs(load_config("conf", []))
-    runtime = Runtime(plan.service, tmp_path, tmp_path, "fingerprint")
+    runtime = Runtime(plan.service, resolve_deployment(plan.service, tmp_path, environ={}))
     served = version("binary", ["no", "yes"])
     served.features = [FeatureSpec(name="unit a", type="numeric", shape=None, categories=None, optional=True)]
     records: list[dict[str, Any]] = [{"unit a": None, "stray key": None}, {"unit a": 1.0}, {"stray key": 2.0}]

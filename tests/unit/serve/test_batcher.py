@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from mlops_declare.errors import DataError
-from mlops_declare.serve.runtime import INLINE_PASS_S, Batcher, ServedVersion, _settle_memory
+from mlops_declare.serve.batcher import INLINE_PASS_S, Batcher
+from mlops_declare.serve.loading import ServedVersion, settle_memory
 
 
 class Preprocessor:
@@ -118,7 +119,7 @@ def test_settling_collects_the_old_version_and_freezes_the_survivors() -> None:
     reference = weakref.ref(garbage, lambda _: collected.append(True))
     del garbage
     try:
-        _settle_memory()
+        settle_memory()
         assert collected == [True] and reference() is None
         assert gc.get_freeze_count() > 0
     finally:

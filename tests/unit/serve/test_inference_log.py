@@ -115,3 +115,29 @@ def test_rows_held_as_arrow_chunks_reach_their_day_and_part(tmp_path: Path) -> N
     ]
     # A part closes by rows across chunk boundaries (1,124 rows), the rest at close; each spans both days: four files.
     assert len(list(tmp_path.glob("*/part-*.parquet"))) == 4
+
+
+def test_the_writer_schema_is_the_contract_declaration(tmp_path: Path) -> None:
+    """One definition: the fixed columns and feature types of contracts.seams, in order, as Arrow types."""
+    import pyarrow as pa
+
+    from mlops_declare.contracts.seams import (
+        FEATURE_ARROW_TYPES,
+        INFERENCE_LOG_METADATA_CLASSES,
+        INFERENCE_LOG_METADATA_VERSION,
+        INFERENCE_LOG_SCHEMA,
+    )
+    from mlops_declare.serve.inference_log import arrow_schema
+
+    schema = writer(tmp_path).schema()
+    assert schema == arrow_schema([*FEATURES, ("prediction", "numeric")], ["no", "yes"])  # a clash is left out
+    fixed = [(field.name, str(field.type)) for field in schema][: len(INFERENCE_LOG_SCHEMA)]
+    # pyarrow spells float64 "double" and list<float64> "list<item: double>": compare through the parsed types.
+    assert [name for name, _ in fixed] == [name for name, _ in INFERENCE_LOG_SCHEMA]
+    assert schema.field("timestamp").type == pa.timestamp("us", tz="UTC")
+    assert schema.field("probabilities").type == pa.list_(pa.float64())
+    features = {field.name: field.type for field in schema if field.name in dict(FEATURES)}
+    assert features == {"age": pa.float64(), "city": pa.string(), "image": pa.list_(pa.float64())}
+    assert set(FEATURE_ARROW_TYPES) == {"numeric", "categorical", "image"}
+    assert schema.metadata[INFERENCE_LOG_METADATA_VERSION.encode()] == INFERENCE_LOG_VERSION.encode()
+    assert json.loads(schema.metadata[INFERENCE_LOG_METADATA_CLASSES.encode()]) == ["no", "yes"]

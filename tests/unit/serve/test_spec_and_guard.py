@@ -178,7 +178,8 @@ def test_inferred_features_take_their_request_models_from_the_package(tmp_path: 
     from pydantic import ValidationError
 
     from mlops_declare.data.preprocessing import FORMAT
-    from mlops_declare.serve.runtime import BUNDLED_PACKAGE
+    from mlops_declare.serve.deployment import resolve_deployment
+    from mlops_declare.serve.loading import BUNDLED_PACKAGE
     from mlops_declare.serve.service import request_models
 
     state = {
@@ -194,7 +195,7 @@ def test_inferred_features_take_their_request_models_from_the_package(tmp_path: 
     (tmp_path / BUNDLED_PACKAGE / "preprocessing.json").write_text(json.dumps(state))
     plan, _ = compile_outputs(load_config("conf", ["data=generated_quality"]))
     assert plan.service.features is None
-    record, columns = request_models(plan.service, tmp_path)
+    record, columns = request_models(plan.service, resolve_deployment(plan.service, tmp_path, environ={}))
     assert record.model_validate({"a b": 1.5}).model_dump(by_alias=True) == {"a b": 1.5, "c": None}
     with pytest.raises(ValidationError, match="a_bz|a bz"):
         record.model_validate({"a bz": 1.5})
