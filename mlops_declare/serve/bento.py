@@ -195,6 +195,7 @@ def _build(folder: Path, spec: ServiceSpec, reference: str, record: ModelVersion
                 version=version_tag(spec, record.version, reference),
                 labels=facts,
                 args=facts,
+                reload=True,  # a `service` module imported by an earlier build in this process is another project's
             )
         except bentoml.exceptions.BentoMLException as exc:
             raise BuildError(f"bentoml build failed: {exc}") from None

@@ -21,7 +21,8 @@ from tests.conftest import REPO_ROOT
 
 CLI = [sys.executable, "-m", "mlops_declare"]
 # The run ends with `deploy` (a bento of the served label); the staging holder exists after every run.
-TRAIN = ["trainer.max_epochs=3", "serving.model=breast_cancer@staging"]
+SERVED = ["serving.model=breast_cancer@staging"]
+TRAIN = ["trainer.max_epochs=3", *SERVED]
 API_KEY = "test-key-not-a-secret"
 
 
@@ -88,6 +89,7 @@ def serve(root: Path, *overrides: str, env: dict[str, str] | None = None, name: 
 
 @pytest.fixture(scope="session")
 def bentoml_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """BentoML's global home for these tests: bentos must not land here but in the project's store."""
     home = tmp_path_factory.mktemp("bentoml")
     os.environ["BENTOML_HOME"] = str(home)
     return home
@@ -100,6 +102,8 @@ def served_project(tmp_path_factory: pytest.TempPathFactory, bentoml_home: Path)
     root.mkdir()
     shutil.copytree(REPO_ROOT / "conf", root / "conf")
     os.environ["MLOPS_DECLARE_SERVE_CACHE"] = str(root / "serve-cache")
+    # deploy builds the committed service folder, so it is compiled with the runs' serving settings.
+    run_cli(root, "compile", *SERVED)
     run_cli(root, "run", *TRAIN)
     run_cli(root, "registry", "promote", "breast_cancer:1", "--stage", "production")
     run_cli(root, "run", *TRAIN, "trainer.seed=7")
