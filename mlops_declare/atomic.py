@@ -1,11 +1,14 @@
-"""Atomic file writes (temporary file, fsync, rename): a reader never sees half a file."""
+"""Atomic writes: a file (temporary file, fsync, rename) or a whole folder (staged beside its
+target, fsynced, swapped in); a reader never sees half a file or half a folder."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -61,3 +64,51 @@ def replace_directory(staging: Path, target: Path) -> None:
         raise
     fsync_directory(target.parent)
     shutil.rmtree(retired, ignore_errors=True)
+
+
+def fsync_tree(top: Path) -> None:
+    """Flush every file under `top`, then every folder's entries, to disk."""
+    for directory, _subdirectories, names in os.walk(top):
+        for name in names:
+            path = os.path.join(directory, name)
+            if os.path.islink(path):
+                continue
+            descriptor = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(descriptor)
+            finally:
+                os.close(descriptor)
+        fsync_directory(directory)
+
+
+@contextlib.contextmanager
+def staging_directory(target: Path) -> Iterator[Path]:
+    """A new empty folder beside `target` (same file system, so a rename can move it there).
+
+    Whatever the block leaves of it is removed on the way out, success or failure; a block that
+    moves it into place leaves nothing to remove. Its name starts with a dot, so listings skip it.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.with_name(f".{target.name}.staging-{os.getpid()}-{os.urandom(6).hex()}")
+    # mkdir honours the umask, unlike mkdtemp's 0o700: staged folders are read by other users and services.
+    staging.mkdir()
+    try:
+        yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def staged_directory(target: Path) -> Iterator[Path]:
+    """Write a folder's new content into the yielded staging folder; when the block succeeds, its files
+    are fsynced and it replaces `target` (`replace_directory`). When the block raises, `target` keeps
+    its previous content and the staging folder is removed.
+
+        with staged_directory(output) as staging:
+            (staging / "data.parquet").write_bytes(...)
+    """
+    with staging_directory(target) as staging:
+        yield staging
+        fsync_tree(staging)
+        replace_directory(staging, target)

@@ -6,9 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import sys
-import tempfile
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mlops_declare.atomic import fsync_directory, replace_directory
+from mlops_declare.atomic import staged_directory
 from mlops_declare.config.data import SPLIT_NAMES, CsvSource, DataConfig, ParquetSource, SqlSource
 from mlops_declare.data._common import ROW_ID, quote
 from mlops_declare.data.expectations import Validation, validate
@@ -400,28 +398,19 @@ def safe_config(data: DataConfig) -> dict[str, Any]:
 
 
 def _write_atomically(output_dir: Path, tables: dict[str, pa.Table], describe: Callable[[], _Described]) -> _Described:
-    """Write into a sibling temporary directory, fsync, then swap it into place with renames.
+    """Write into a staged folder beside `output_dir`, which replaces it once every file is written and fsynced.
 
     The Parquet files are encoded in background threads (pyarrow releases the GIL) while `describe`
     computes the small files' text, so the two overlap; nothing is swapped in unless both succeed.
     """
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=output_dir.parent, prefix=f".{output_dir.name}.tmp-"))
-    try:
-        # mkdtemp makes the folder private; the dataset is meant to be read by other users and services.
-        os.chmod(staging, 0o755)
+    with staged_directory(output_dir) as staging:
         with ThreadPoolExecutor(max_workers=len(tables)) as pool:
             written = [pool.submit(_write_parquet, staging / name, table) for name, table in tables.items()]
             described = describe()
             for future in written:
                 future.result()
         for name, text in described.documents.items():
-            _write_text(staging / name, text)
-        fsync_directory(staging)
-        replace_directory(staging, output_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+            (staging / name).write_text(text, encoding="utf-8")
     return described
 
 
@@ -429,12 +418,6 @@ def _write_parquet(path: Path, table: pa.Table) -> None:
     # Dictionary encoding pays off for text, codes and labels; for floats it is tried, fails and costs time.
     dictionary = [field.name for field in table.schema if not pa.types.is_floating(field.type)]
     pq.write_table(table, path, compression="zstd", use_dictionary=dictionary)
+    # Flushed here, in the writer thread, while `describe` runs; the staged folder's final fsync pass then has little left.
     with open(path, "rb") as stream:
-        os.fsync(stream.fileno())
-
-
-def _write_text(path: Path, text: str) -> None:
-    with open(path, "w", encoding="utf-8") as stream:
-        stream.write(text)
-        stream.flush()
         os.fsync(stream.fileno())

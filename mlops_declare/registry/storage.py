@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
+from mlops_declare.atomic import fsync_directory, fsync_tree, staging_directory
 from mlops_declare.registry.artifacts import (
     ArtifactStore,
     ManifestEntry,
@@ -217,19 +217,14 @@ class Storage:
             if destination is not None
             else self.cache_dir / record.name / (f"{record.version}-{record.manifest_sha256[:16]}")
         )
-        target.parent.mkdir(parents=True, exist_ok=True)
-        scratch = target.parent / f".loading-{uuid.uuid4().hex}"
-        try:
-            self.store.fetch(record.object_key, list(record.files), scratch)
-        except IntegrityError as exc:
-            shutil.rmtree(scratch, ignore_errors=True)
-            raise IntegrityError(
-                f"{record.ref} failed verification: {exc}; run `mlops-declare registry verify`"
-            ) from None
-        except BaseException:
-            shutil.rmtree(scratch, ignore_errors=True)
-            raise
-        return _install(scratch, target, record, replace=destination is None)
+        with staging_directory(target) as scratch:
+            try:
+                self.store.fetch(record.object_key, list(record.files), scratch)
+            except IntegrityError as exc:
+                raise IntegrityError(
+                    f"{record.ref} failed verification: {exc}; run `mlops-declare registry verify`"
+                ) from None
+            return _install(scratch, target, record, replace=destination is None)
 
     # --- integrity -----------------------------------------------------------
 
@@ -293,24 +288,27 @@ class Storage:
 
 
 def _install(scratch: Path, target: Path, record: ModelVersion, replace: bool) -> Path:
-    """Move a verified copy into place, unless an intact copy is already there; only cache copies are replaced."""
+    """Move a verified copy into place, unless an intact copy is already there; only cache copies are replaced.
+
+    The caller removes what is left of `scratch` (see `staging_directory`).
+    """
     if target.exists():
         if _intact(target, record):
-            shutil.rmtree(scratch, ignore_errors=True)
             return target
         if not replace and any(target.iterdir()):
-            shutil.rmtree(scratch, ignore_errors=True)
             raise RegistryError(f"cannot load {record.ref} into {str(target)!r}: the directory holds other files")
         shutil.rmtree(target)
+    fsync_tree(scratch)
     try:
         os.replace(scratch, target)
     except OSError:
         # Another loader installed the same version first; its copy was verified the same way.
-        shutil.rmtree(scratch, ignore_errors=True)
         if not _intact(target, record):
             raise IntegrityError(
                 f"{record.ref}: the local copy at {str(target)!r} does not match its manifest"
             ) from None
+    else:
+        fsync_directory(target.parent)
     return target
 
 

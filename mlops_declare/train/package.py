@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from mlops_declare.atomic import fsync_directory, replace_directory
+from mlops_declare.atomic import staged_directory
 from mlops_declare.errors import TrainingError
 from mlops_declare.train.networks import build_network, outputs_to_predictions, parameter_count
 
@@ -118,9 +116,7 @@ def export_package(
 ) -> Path:
     """Write a complete package to `directory`, atomically: a reader sees the old package or the new one."""
     directory = Path(directory)
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}."))
-    try:
+    with staged_directory(directory) as staging:
         weights = weights_bytes(network)
         (staging / WEIGHTS_FILE).write_bytes(weights)
         files = {WEIGHTS_FILE: _sha256(weights)}
@@ -148,11 +144,6 @@ def export_package(
             "files": files,
         }
         _write_json(staging / SPEC_FILE, full_spec)
-        fsync_directory(staging)
-        replace_directory(staging, directory)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return directory
 
 
@@ -161,23 +152,14 @@ def add_package_file(directory: Path, name: str, content: bytes, spec_key: str |
     directory = Path(directory)
     if Path(name).name != name or name in (SPEC_FILE, WEIGHTS_FILE):
         raise TrainingError(f"{name!r} cannot be added to a model package")
-    staging = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}."))
-    try:
+    with staged_directory(directory) as staging:
         shutil.copytree(directory, staging, dirs_exist_ok=True)
         spec = json.loads((staging / SPEC_FILE).read_text(encoding="utf-8"))
-        with open(staging / name, "wb") as stream:
-            stream.write(content)
-            stream.flush()
-            os.fsync(stream.fileno())
+        (staging / name).write_bytes(content)
         spec["files"][name] = _sha256(content)
         if spec_key is not None:
             spec[spec_key] = name
         _write_json(staging / SPEC_FILE, spec)
-        fsync_directory(staging)
-        replace_directory(staging, directory)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
 
 
 @dataclass
@@ -316,8 +298,4 @@ def _sha256(data: bytes) -> str:
 
 
 def _write_json(path: Path, data: Any) -> None:
-    with open(path, "w", encoding="utf-8") as stream:
-        json.dump(data, stream, indent=2, sort_keys=True)
-        stream.write("\n")
-        stream.flush()
-        os.fsync(stream.fileno())
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
