@@ -59,42 +59,47 @@ class ServiceGuard:
         if scope["method"] == "GET" and scope["path"] == "/metadata":
             await self._metadata(send)
             return
-        media_type = headers.get("content-type", "").split(";")[0].strip().lower()
-        if media_type not in JSON_TYPES:
-            await respond(send, 415, {"error": f"content type {media_type!r} is not supported; send application/json"})
-            return
-        limit = self.spec.limits.max_body_bytes
-        declared = headers.get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > limit):
-            await respond(
-                send, 413, {"error": f"request body is larger than serving.limits.max_body_bytes ({limit} bytes)"}
-            )
-            return
-        if self.in_flight >= self.max_in_flight:
-            await respond(
-                send,
-                429,
-                {
-                    "error": f"more than serving.limits.max_concurrency ({self.spec.limits.max_concurrency}) requests in flight"
-                },
-                {"Retry-After": "1"},
-            )
+        refusal = self._refusal(headers)
+        if refusal is not None:
+            await respond(send, *refusal)
             return
         self.in_flight += 1
         try:
-            if declared is None:
-                body = await self._read_limited(receive, limit)
-                if body is None:
-                    await respond(
-                        send,
-                        413,
-                        {"error": f"request body is larger than serving.limits.max_body_bytes ({limit} bytes)"},
-                    )
-                    return
-                receive = _replay(body, receive)
-            await self.app(scope, receive, send)
+            await self._forward(scope, receive, send, headers.get("content-length") is None)
         finally:
             self.in_flight -= 1
+
+    def _refusal(self, headers: dict[str, str]) -> tuple[int, dict[str, Any], dict[str, str]] | None:
+        """415 for anything but JSON, 413 for a declared body over the limit, 429 over the concurrency cap."""
+        media_type = headers.get("content-type", "").split(";")[0].strip().lower()
+        if media_type not in JSON_TYPES:
+            return 415, {"error": f"content type {media_type!r} is not supported; send application/json"}, {}
+        declared = headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.spec.limits.max_body_bytes):
+            return 413, self._too_large(), {}
+        if self.in_flight >= self.max_in_flight:
+            cap = self.spec.limits.max_concurrency
+            return (
+                429,
+                {"error": f"more than serving.limits.max_concurrency ({cap}) requests in flight"},
+                {"Retry-After": "1"},
+            )
+        return None
+
+    async def _forward(self, scope: Scope, receive: Receive, send: Send, chunked: bool) -> None:
+        """The request to the service; a body without Content-Length is read first, up to the limit (413 past it)."""
+        if chunked:
+            body = await self._read_limited(receive, self.spec.limits.max_body_bytes)
+            if body is None:
+                await respond(send, 413, self._too_large())
+                return
+            receive = _replay(body, receive)
+        await self.app(scope, receive, send)
+
+    def _too_large(self) -> dict[str, Any]:
+        return {
+            "error": f"request body is larger than serving.limits.max_body_bytes ({self.spec.limits.max_body_bytes} bytes)"
+        }
 
     def _authorised(self, offered: str | None) -> bool:
         expected = os.environ.get(self.spec.api_key_env or "", "")
