@@ -161,14 +161,15 @@ ARGUMENTS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
 def run_verb(verb: str, args: argparse.Namespace) -> int:
     from mlops_declare.config import load_config
     from mlops_declare.project import project_root_for
-    from mlops_declare.registry import Registry
+    from mlops_declare.registry import open_registry
 
     loaded = load_config(args.config_dir, args.overrides)
     root = project_root_for(args.config_dir)
     if verb == "upgrade":
         return _upgrade(loaded.config.registry, root, args)
-    cache = loaded.config.project.home_path(root)
-    with Registry.from_config(loaded.config.registry, root, cache_dir=cache / "cache") as registry:
+    cache = loaded.config.project.home_path(root) / "cache"
+    # The registry command is the administrator's tool: it migrates a fresh or older database, as `upgrade` does.
+    with open_registry(loaded.config.registry, root, read_only=False, cache_dir=cache) as registry:
         return HANDLERS[verb](registry, args, loaded)
 
 

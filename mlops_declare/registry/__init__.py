@@ -1,7 +1,7 @@
 """The model registry: versions with lineage and metrics, gated stages, aliases, an audit log and verified artefacts.
 
-from mlops_declare.registry import Registry
-with Registry.from_config(config.registry, project_root) as registry:
+from mlops_declare.registry import open_registry
+with open_registry(config.registry, project_root, read_only=False) as registry:
     version = registry.register("digits", package_dir, lineage=Lineage(...))
     registry.promote(version.ref, "staging", actor="ci")
     path = registry.load("digits@production")   # a verified local copy
@@ -9,7 +9,7 @@ with Registry.from_config(config.registry, project_root) as registry:
 Serving replicas and monitors open it with `read_only=True`: no migration, no writes.
 """
 
-from mlops_declare.registry.core import Registry, default_actor, resolve_store_urls
+from mlops_declare.registry.core import Registry, default_actor, open_registry, resolve_store_urls
 from mlops_declare.registry.errors import (
     BadReference,
     GateRefused,
@@ -52,6 +52,7 @@ __all__ = [
     "RegistryError",
     "VerifyReport",
     "default_actor",
+    "open_registry",
     "parse_model_ref",
     "read_package_metrics",
     "resolve_store_urls",

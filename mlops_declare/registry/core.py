@@ -1,4 +1,5 @@
-"""The Registry facade: opening (writable, or read-only for replicas and monitors) and one entry per operation.
+"""The Registry facade: opening (`open_registry`: writable, or read-only for replicas and monitors) and
+one entry per operation.
 
 The work lives behind it along three seams: `queries` (resolve, listings, labels, history),
 `moves` (gated compare-and-set promotion, aliases, rollback, deletion), `storage` (registration,
@@ -49,6 +50,7 @@ __all__ = [
     "DEFAULT_GC_MIN_AGE_SECONDS",
     "Registry",
     "default_actor",
+    "open_registry",
     "previous_in_stack",
     "resolve_store_urls",
 ]
@@ -67,8 +69,27 @@ def resolve_store_urls(config: RegistryConfig, project_root: str | Path) -> tupl
     return store_url, artifact_url
 
 
+def open_registry(
+    config: RegistryConfig,
+    project_root: str | Path,
+    *,
+    read_only: bool,
+    cache_dir: str | Path | None = None,
+) -> Registry:
+    """The registry a project's `registry` config names, relative paths against `project_root`.
+
+    Every caller says which it needs: `read_only=True` (replicas, monitors, anything that only
+    reads) never migrates or writes and needs a database at the package's schema revision;
+    `read_only=False` brings the schema to head first. `cache_dir` holds verified local copies of
+    loaded packages (default: a folder per artefact store under the system's temporary folder).
+    """
+    store_url, artifact_url = resolve_store_urls(config, project_root)
+    return Registry.open(store_url, artifact_url, config, cache_dir, read_only=read_only)
+
+
 class Registry:
-    """One registry: a database of records and an artefact store. Open it with `Registry.open`."""
+    """One registry: a database of records and an artefact store. Open it with `open_registry`
+    (a project's config) or `Registry.open` (database and artefact-store URLs)."""
 
     def __init__(
         self,
@@ -130,9 +151,8 @@ class Registry:
         *,
         read_only: bool = False,
     ) -> Registry:
-        """Open the registry a project's `registry` config names, relative paths against `project_root`."""
-        store_url, artifact_url = resolve_store_urls(config, project_root)
-        return cls.open(store_url, artifact_url, config, cache_dir, read_only=read_only)
+        """`open_registry`, kept for callers not yet switched to it (writable unless asked)."""
+        return open_registry(config, project_root, read_only=read_only, cache_dir=cache_dir)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -21,11 +21,13 @@ from mlops_declare.contracts.seams import Trigger
 from mlops_declare.steps import StepContext, StepError
 
 
-def open_registry(context: StepContext) -> Any:
-    """The registry the config names, relative paths against the project root, loads cached under <home>/cache."""
-    from mlops_declare.registry import Registry
+def _registry(context: StepContext) -> Any:
+    """The project's registry, writable (the training steps register and promote), loads cached under <home>/cache."""
+    from mlops_declare.registry import open_registry
 
-    return Registry.from_config(context.loaded.config.registry, context.project_root, cache_dir=context.home / "cache")
+    return open_registry(
+        context.loaded.config.registry, context.project_root, read_only=False, cache_dir=context.home / "cache"
+    )
 
 
 def register(
@@ -51,7 +53,7 @@ def register(
         airflow_run_id=os.environ.get(AIRFLOW_RUN_ID),
     )
     name = context.loaded.config.model.name
-    with open_registry(context) as registry:
+    with _registry(context) as registry:
         extra = (
             {**lineage.extra, "trigger": context.trigger.model_dump(mode="json", exclude_none=True)}
             if context.trigger
@@ -84,7 +86,7 @@ def promote(context: StepContext, model_version: RegistrationResult, dataset: Da
     refused: dict[str, dict[str, Any]] = {}
     rescored: dict[str, str] = {}
     held_back = _stages_a_backfill_may_not_move(context)
-    with open_registry(context) as registry:
+    with _registry(context) as registry:
         for stage in context.loaded.config.registry.auto_promote:
             if stage in held_back:
                 refused[stage] = {"stage": stage, "blessed": False, "reason": held_back[stage]}
