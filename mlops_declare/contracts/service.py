@@ -2,8 +2,9 @@
 
 A service runs from this spec alone (embedded in the generated service.py): no config composition
 at serve time. Addresses in it are relative to the project root or `${oc.env:VAR}` references;
-the runtime resolves them when it starts, against `MLOPS_DECLARE_PROJECT_ROOT` (default: the
-working directory), so a bento holds no path of the machine that built it.
+the runtime resolves them when it starts, against `MLOPS_DECLARE_PROJECT_ROOT` (default: the project
+whose generated service folder holds service.py, else the working directory; see
+`mlops_declare.serve.deployment`), so a bento holds no path of the machine that built it.
 """
 
 from __future__ import annotations

@@ -144,3 +144,12 @@ def test_the_committed_bentofile_names_what_the_build_context_holds(compiled: tu
     assert bentofile["labels"]["service_fingerprint"] == plan.service.fingerprint
     assert f"SERVICE_FINGERPRINT = {plan.service.fingerprint!r}" in files["service/service.py"]
     assert plan.config_fingerprint not in files["service/bentofile.yaml"] + files["service/service.py"]
+
+
+def test_the_generated_service_holds_a_secret_as_its_reference_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REGISTRY_TEST_PASSWORD", "pw-not-a-secret")
+    reference = "postgresql+psycopg://u:${oc.env:REGISTRY_TEST_PASSWORD}@db/registry"
+    plan, files = compile_outputs(load_config("conf", [f"registry.store_url={reference}"]))
+    assert plan.service.registry["store_url"] == reference
+    generated = files["service/service.py"] + files["service/bentofile.yaml"]
+    assert reference in generated and "pw-not-a-secret" not in generated
