@@ -78,9 +78,10 @@ class Follower:
                 self.poll()
                 self.error = None
             except Exception as exc:  # the registry may be down or absent: keep serving what is loaded
+                if str(exc) != self.error:  # once per distinct failure, not once per poll
+                    level = logging.WARNING if self.primary is not None else logging.ERROR
+                    LOGGER.log(level, "serving %s: %s", self.reference, exc)
                 self.error = str(exc)
-                level = logging.WARNING if self.primary is not None else logging.ERROR
-                LOGGER.log(level, "serving %s: %s", self.reference, exc)
                 if self._registry is not None:
                     self._registry.close()
                     self._registry = None

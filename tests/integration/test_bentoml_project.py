@@ -15,6 +15,7 @@ PROBE = """
 import json, sys
 sys.path.insert(0, sys.argv[1])
 import bentoml, service
+from mlops_declare.serve.runtime import current_runtime
 svc = service.Predictor
 api = svc.apis["predict"]
 schema = api.input_spec.model_json_schema()
@@ -28,12 +29,17 @@ print(json.dumps({
     "guarded": [m.__name__ for m, _ in svc.middlewares],
     "fields": sorted(record["properties"]),
     "forbids_extra": record.get("additionalProperties") is False,
+    "fingerprint": service.SERVICE_FINGERPRINT == service.SPEC.fingerprint != "",
+    "registered_on_import": current_runtime() is not None,
+    "project_root": str(service.DEPLOYMENT.project_root),
 }))
 """
 
 
 def probe(directory: Path) -> dict:  # type: ignore[type-arg]
-    result = subprocess.run([sys.executable, "-c", PROBE, str(directory)], capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, str(directory)], cwd=directory, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
@@ -55,6 +61,10 @@ def test_committed_service_loads_in_bentoml() -> None:
     assert report["batching"] == {"enabled": True, "max_batch_size": 64, "max_latency_ms": 20}
     assert len(report["fields"]) == 30 and "mean radius" in report["fields"]
     assert report["forbids_extra"]
+    # The spec carries its fingerprint; importing the module starts nothing and registers no runtime;
+    # the committed service folder's project is the repository (the plan above it names its project).
+    assert report["fingerprint"] and not report["registered_on_import"]
+    assert report["project_root"] == str(REPO_ROOT)
 
 
 @pytest.mark.slow
