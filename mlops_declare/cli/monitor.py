@@ -73,10 +73,9 @@ def _loaded(args: argparse.Namespace) -> tuple[Any, Path] | tuple[None, None]:
 
 def run_drift(args: argparse.Namespace) -> int:
     from mlops_declare.config.monitoring import MonitoringConfig
-    from mlops_declare.monitor.check import act, drift_of, load_model_reference
+    from mlops_declare.monitor import check
     from mlops_declare.monitor.errors import MonitoringError
     from mlops_declare.monitor.reference import file_profile
-    from mlops_declare.monitor.report import write_html_report, write_json_report
     from mlops_declare.monitor.window import file_window
 
     loaded, root = _loaded(args)
@@ -90,38 +89,32 @@ def run_drift(args: argparse.Namespace) -> int:
             raise MonitoringError(
                 f"no --reference FILE and no project config in {args.config_dir}/ to find a registered model in"
             )
-        reference = load_model_reference(loaded, root, args.model)
+        reference = check.load_model_reference(loaded, root, args.model)
         profile, model = reference.profile, reference.to_json()
     result: dict[str, Any] = {
         "kind": "drift",
         "model": model,
         "window": window.to_json(),
-        "drift_result": drift_of(profile, window, monitoring),
+        "drift_result": check.drift_of(profile, window, monitoring),
         "performance": None,
     }
-    if loaded is not None and root is not None:
-        result = act(
-            loaded,
-            root,
-            result,
-            record=not args.no_record,
-            alerts=False,
-            retrain=False,
-            html_path=args.report,
-            json_path=args.json_out,
-        )
-    else:
-        result["drift"] = bool(result["drift_result"]["drift"])
-        if args.json_out is not None:
-            write_json_report(args.json_out, result)
-        if args.report is not None:
-            write_html_report(args.report, result)
+    # `drift` compares two batches: it neither alerts nor asks for a retrain (`monitor` does).
+    result.update(drift=check.drift_verdict(result), retrain=None, alerts=[])
+    history: list[dict[str, Any]] = []
+    if loaded is not None and root is not None and not args.no_record:
+        check_id = result["check_id"] = check.record_check(loaded, root, result)
+        reports = result["reports"] = check.report_paths(loaded, root, check_id)
+        history = check.check_history(loaded, root, model["name"] if model else None)
+        check.write_reports(result, history, json_path=reports["json"], html_path=reports["html"])
+    check.write_reports(result, history, json_path=args.json_out, html_path=args.report)
     _print_summary(result)
     return 1 if result["drift"] else 0
 
 
 def run_monitor(args: argparse.Namespace) -> int:
+    from mlops_declare.monitor import check
     from mlops_declare.monitor.errors import MonitoringError
+    from mlops_declare.monitor.window import file_window
 
     words = list(args.overrides)
     history = bool(words) and words[0] == "history"
@@ -133,25 +126,39 @@ def run_monitor(args: argparse.Namespace) -> int:
         )
     if history:
         return _history(loaded, root, args)
-    from mlops_declare.monitor.check import run_check
-
-    result = run_check(
-        loaded,
-        root,
-        model_ref=args.model,
-        current=args.current,
-        last_rows=args.last,
-        start=_time(args.since, "--since"),
-        end=_time(args.until, "--until"),
-        record=not args.no_record,
-        html_path=args.report,
-        json_path=args.output,
-    )
+    model = check.load_model_reference(loaded, root, args.model)
+    if args.current is not None:
+        window = file_window(args.current)
+    else:
+        since, until = _time(args.since, "--since"), _time(args.until, "--until")
+        window = check.current_window(loaded, root, model.name, args.last, since, until)
+    result = check.measure(loaded, root, model, window)
+    if args.no_record:
+        result = _settle_unrecorded(loaded, root, result)
+    else:
+        result = check.settle_check(loaded, root, result)
+    if args.output is not None or args.report is not None:
+        past = [] if args.no_record else check.check_history(loaded, root, model.name)
+        check.write_reports(result, past, json_path=args.output, html_path=args.report)
     if args.print_json:
         print(json.dumps(result, indent=2, default=str))
     else:
         _print_summary(result)
     return 1 if result["drift"] else 0
+
+
+def _settle_unrecorded(loaded: Any, root: Path, result: dict[str, Any]) -> dict[str, Any]:
+    """`monitor --no-record`: the verdict, the retrain request and the alerts, without a record or its reports."""
+    from mlops_declare.monitor import check
+
+    result["drift"] = check.drift_verdict(result)
+    request = check.retrain_due(loaded, root, result)
+    result["retrain"] = request.model_dump(mode="json") if request is not None else None
+    retrain_file = check.emit_retrain_request(loaded, root, request) if request is not None else None
+    if retrain_file is not None:
+        result["retrain_file"] = str(retrain_file)
+    result["alerts"] = check.alert(loaded, root, result)
+    return result
 
 
 def _time(value: str | None, option: str) -> datetime | None:
@@ -168,12 +175,10 @@ def _time(value: str | None, option: str) -> datetime | None:
 
 
 def _history(loaded: Any, root: Path, args: argparse.Namespace) -> int:
-    from mlops_declare.monitor.store import MonitoringStore
-    from mlops_declare.registry import Registry
+    from mlops_declare.monitor.check import check_history
 
-    with Registry.from_config(loaded.config.registry, root) as registry:
-        model = args.model.split("@")[0].split(":")[0] if args.model else None
-        checks = MonitoringStore(registry.engine).history(model, args.column, args.limit)
+    model = args.model.split("@")[0].split(":")[0] if args.model else None
+    checks = check_history(loaded, root, model, args.column, args.limit)
     if args.print_json or args.output is not None:
         text = json.dumps(checks, indent=2, default=str)
         if args.output is not None:

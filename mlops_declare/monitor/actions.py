@@ -1,7 +1,7 @@
 """What a check does about its verdict: alerts (log, file, webhook) and the retrain request.
 
 A webhook POST that fails is retried, then logged; it never fails the check. The retrain request
-follows mlops_declare/contracts/seams.py: a `RetrainRequest` dict, returned by the `act` step (the
+is a `RetrainRequest` (mlops_declare/contracts/seams.py), returned by the `act` step (the
 monitoring DAG emits it as the retrain Asset's event) and, outside Airflow, appended as a JSON
 line to `<project.home>/triggers/retrain.jsonl`.
 """
@@ -11,21 +11,22 @@ from __future__ import annotations
 import json
 import logging
 import os
-import time
-import urllib.error
-import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from mlops_declare.config.monitoring import FileAlert, LogAlert, WebhookAlert
-from mlops_declare.contracts.seams import RETRAIN_REQUESTS_FILE
+from mlops_declare.contracts.environment import AIRFLOW_DAG_ID
+from mlops_declare.contracts.seams import (
+    RETRAIN_REQUESTS_FILE,
+    RetrainReason,
+    RetrainRequest,
+    RetrainVerdict,
+    RetrainWindow,
+)
+from mlops_declare.webhook import post_json
 
 LOGGER = logging.getLogger("mlops_declare.monitor")
-RETRY_BASE_S = 0.2
-AIRFLOW_TASK_VARIABLE = "AIRFLOW_CTX_DAG_ID"
-"""Set by Airflow in a running task; outside Airflow retrain requests go to the requests file."""
 
 
 def alert_payload(result: dict[str, Any]) -> dict[str, Any]:
@@ -113,46 +114,26 @@ def append_json_line(path: Path, data: dict[str, Any]) -> None:
 
 
 def post_webhook(alert: WebhookAlert, payload: dict[str, Any]) -> dict[str, Any]:
-    """POST the payload; retry `retries` times with backoff; log and report a failure, never raise."""
-    # Only scheme and host are ever shown: the path or query may hold a token.
-    where = f"{urlsplit(alert.url).scheme}://{urlsplit(alert.url).netloc}"
-    body = json.dumps(payload, default=str).encode("utf-8")
-    error = ""
-    for attempt in range(alert.retries + 1):
-        if attempt:
-            time.sleep(RETRY_BASE_S * 2 ** (attempt - 1))
-        request = urllib.request.Request(
-            alert.url, data=body, method="POST", headers={"Content-Type": "application/json"}
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=alert.timeout_s) as response:
-                if 200 <= response.status < 300:
-                    return {"kind": "webhook", "ok": True, "endpoint": where, "attempts": attempt + 1}
-                error = f"HTTP {response.status}"
-        except urllib.error.HTTPError as exc:
-            error = f"HTTP {exc.code}"
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            error = str(getattr(exc, "reason", exc))
-    LOGGER.error("webhook alert to %s failed after %d attempt(s): %s", where, alert.retries + 1, error)
-    return {"kind": "webhook", "ok": False, "endpoint": where, "attempts": alert.retries + 1, "error": error}
+    """POST the payload (`mlops_declare.webhook.post_json`); the outcome, never raised."""
+    return {"kind": "webhook", **post_json(alert.url, payload, alert.timeout_s, alert.retries, purpose="webhook alert")}
 
 
-def retrain_request(result: dict[str, Any], reason: str, check_id: int | None) -> dict[str, Any]:
-    """The RetrainRequest of mlops_declare/contracts/seams.py for this check."""
+def retrain_request(result: dict[str, Any], reason: RetrainReason, check_id: int | None = None) -> RetrainRequest:
+    """The RetrainRequest (mlops_declare/contracts/seams.py) for this check."""
     drift = result.get("drift_result", {})
     dataset = drift.get("dataset", {})
     model = result.get("model") or {}
     window = result.get("window") or {}
-    return {
-        "reason": reason,
-        "model": f"{model.get('name')}:{model.get('version')}",
-        "check_id": check_id,
-        "window": {"start": window.get("start"), "end": window.get("end"), "rows": window.get("rows")},
-        "verdict": {
-            "dataset_drift": bool(dataset.get("dataset_drift", False)),
-            "drift_share": float(dataset.get("drift_share", 0.0)),
-            "drifted_columns": list(dataset.get("drifted_columns", [])),
-            "multivariate": {
+    return RetrainRequest(
+        reason=reason,
+        model=f"{model.get('name')}:{model.get('version')}",
+        check_id=check_id,
+        window=RetrainWindow(start=window.get("start"), end=window.get("end"), rows=window.get("rows")),
+        verdict=RetrainVerdict(
+            dataset_drift=bool(dataset.get("dataset_drift", False)),
+            drift_share=float(dataset.get("drift_share", 0.0)),
+            drifted_columns=tuple(dataset.get("drifted_columns", [])),
+            multivariate={
                 name: {
                     "score": test.get("score"),
                     "threshold": test.get("threshold"),
@@ -160,16 +141,16 @@ def retrain_request(result: dict[str, Any], reason: str, check_id: int | None) -
                 }
                 for name, test in (drift.get("multivariate") or {}).items()
             },
-            "performance": {
+            performance={
                 metric["name"] + (".estimated" if metric.get("estimated") else ""): metric["value"]
                 for metric in (result.get("performance") or {}).get("metrics", [])
             },
-        },
-        "requested_at": datetime.now(UTC).isoformat(),
-    }
+        ),
+        requested_at=datetime.now(UTC).isoformat(),
+    )
 
 
-def retrain_reason(result: dict[str, Any]) -> str | None:
+def retrain_reason(result: dict[str, Any]) -> RetrainReason | None:
     """`drift` (dataset or multivariate drift), `performance` (a measured metric breached), or None."""
     drift = result.get("drift_result", {})
     if drift.get("dataset", {}).get("dataset_drift") or any(
@@ -185,11 +166,12 @@ def retrain_reason(result: dict[str, Any]) -> str | None:
 
 
 def in_airflow() -> bool:
-    return AIRFLOW_TASK_VARIABLE in os.environ
+    """Whether this process is an Airflow task (Airflow sets the task's DAG id in its environment)."""
+    return AIRFLOW_DAG_ID in os.environ
 
 
-def write_retrain_request(home: Path, request: dict[str, Any]) -> Path:
+def write_retrain_request(home: Path, request: RetrainRequest) -> Path:
     """Append the request to `<home>/triggers/retrain.jsonl` (what `mlops-declare run --trigger-file` consumes)."""
     path = home / RETRAIN_REQUESTS_FILE
-    append_json_line(path, request)
+    append_json_line(path, request.model_dump(mode="json"))
     return path

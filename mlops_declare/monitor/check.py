@@ -1,7 +1,13 @@
-"""The whole monitoring check, shared by `mlops-declare drift`/`monitor` and the monitoring DAG's
-steps: reference (a registered model's package or a file), current window (inference log or a
-file), data/prediction/multivariate drift, performance, the record in the registry database,
-reports, alerts and the retrain request."""
+"""The monitoring check in small pieces that `mlops-declare drift`/`monitor` and the monitoring DAG's
+steps compose: the reference (a registered model's package), the current window, drift and
+performance; then the verdict, the retrain decision, the record in the registry database, the
+reports, the alerts and the retrain request.
+
+A check is a JSON dict (`kind`, `model`, `window`, `drift_result`, `performance`, then `drift`,
+`retrain`, `check_id`, `reports`, `alerts` as the pieces fill them in): what reports, alerts, the
+monitoring history and `--json` show. Monitors open the registry read-only (no migration, no
+write, see contracts/seams.py); recording a check is the one write, through a short writable open.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +19,8 @@ from typing import Any
 
 from mlops_declare.config import LoadedConfig
 from mlops_declare.config.monitoring import MonitoringConfig
+from mlops_declare.contracts.layouts import default_served_reference
+from mlops_declare.contracts.seams import RetrainRequest
 from mlops_declare.data.profile import ReferenceProfile, load_reference_profile
 from mlops_declare.monitor.actions import (
     fire_alerts,
@@ -28,6 +36,8 @@ from mlops_declare.monitor.window import Window
 
 REPORTS_FOLDER = "monitoring/reports"
 """Under `project.home`: `<check id>.json` and `<check id>.html` of every recorded check."""
+HISTORY_IN_REPORTS = 50
+"""Past checks a recorded check's HTML report charts."""
 
 
 @dataclass(frozen=True)
@@ -43,19 +53,22 @@ class ModelReference:
         return {"name": self.name, "version": self.version}
 
 
+# --- the reference and the measurements ---------------------------------------------------------
+
+
 def default_model_ref(loaded: LoadedConfig) -> str:
     """What the service follows: `serving.model`, else `<model.name>@production`."""
-    return loaded.config.serving.model or f"{loaded.config.model.name}@production"
+    return loaded.config.serving.model or default_served_reference(loaded.config.model.name)
 
 
 def load_model_reference(loaded: LoadedConfig, project_root: Path, ref: str | None = None) -> ModelReference:
-    """Resolve `ref` in the registry and read the reference profile its package carries."""
-    from mlops_declare.registry import Registry
+    """Resolve `ref` (default: the served model) in the registry, opened read-only, and read the
+    reference profile its package carries."""
+    from mlops_declare.registry import open_registry
 
-    reference = ref or default_model_ref(loaded)
-    with Registry.from_config(loaded.config.registry, project_root) as registry:
-        version = registry.resolve(reference)
-        package = registry.load(f"{version.name}:{version.version}")
+    with open_registry(loaded.config.registry, project_root, read_only=True) as registry:
+        version = registry.resolve(ref or default_model_ref(loaded))
+        package = registry.load(version.ref)
     spec = json.loads((Path(package) / "model_spec.json").read_text(encoding="utf-8"))
     names = spec.get("class_names")
     return ModelReference(
@@ -101,110 +114,165 @@ def compact(drift: dict[str, Any]) -> dict[str, Any]:
     return small
 
 
-def act(
+def current_window(
     loaded: LoadedConfig,
     project_root: Path,
-    result: dict[str, Any],
-    *,
-    record: bool = True,
-    alerts: bool = True,
-    retrain: bool = True,
-    html_path: Path | None = None,
-    json_path: Path | None = None,
-) -> dict[str, Any]:
-    """Record the check, write its reports, fire alerts and decide on a retrain; the result, completed."""
-    from mlops_declare.monitor.report import write_html_report, write_json_report
-
-    home = loaded.config.project.home_path(project_root)
-    drift = result["drift_result"]
-    performance = result.get("performance") or {}
-    result["drift"] = bool(drift.get("drift")) or any(
-        metric.get("breached") and not metric.get("estimated") for metric in performance.get("metrics", [])
-    )
-    model = result.get("model")
-    reason = retrain_reason(result) if retrain and drift.get("status") != "insufficient_data" else None
-    history: list[dict[str, Any]] = []
-    request = None
-    if record:
-        from mlops_declare.monitor.store import MonitoringStore
-        from mlops_declare.registry import Registry
-
-        with Registry.from_config(loaded.config.registry, project_root) as registry:
-            store = MonitoringStore(registry.engine)
-            if reason and model and _may_retrain(loaded, store, model["name"]):
-                request = retrain_request(result, reason, None)
-                result["retrain"] = request
-            result["check_id"] = store.record(result, kind=result.get("kind", "monitor"))
-            if request is not None:
-                request["check_id"] = result["check_id"]
-            history = store.history(model["name"] if model else None, limit=50)
-    elif reason and model and _may_retrain(loaded, None, model["name"]):
-        request = retrain_request(result, reason, None)
-    result["retrain"] = request
-    if request is not None and not in_airflow():
-        result["retrain_file"] = str(write_retrain_request(home, request))
-    check_id = result.get("check_id")
-    if record and check_id is not None:
-        folder = home / REPORTS_FOLDER
-        result["reports"] = {"json": str(folder / f"{check_id}.json"), "html": str(folder / f"{check_id}.html")}
-    result["alerts"] = (
-        fire_alerts(result, list(loaded.config.monitoring.alerts), project_root)
-        if alerts and needs_attention(result)
-        else []
-    )
-    if record and check_id is not None:
-        write_json_report(Path(result["reports"]["json"]), result)
-        write_html_report(Path(result["reports"]["html"]), result, history)
-    if json_path is not None:
-        write_json_report(json_path, result)
-    if html_path is not None:
-        write_html_report(html_path, result, history)
-    return result
-
-
-def _may_retrain(loaded: LoadedConfig, store: Any, model_name: str) -> bool:
-    triggers = loaded.config.orchestration.triggers
-    if not triggers.drift:
-        return False
-    hours = float(getattr(triggers, "min_retrain_interval_hours", 0.0) or 0.0)
-    if hours <= 0 or store is None:
-        return True
-    last = store.last_retrain_request(model_name)
-    return last is None or datetime.now(UTC) - last >= timedelta(hours=hours)
-
-
-def run_check(
-    loaded: LoadedConfig,
-    project_root: Path,
-    *,
-    model_ref: str | None = None,
-    current: Path | None = None,
+    model_name: str,
     last_rows: int | None = None,
     start: datetime | None = None,
     end: datetime | None = None,
-    record: bool = True,
-    alerts: bool = True,
-    html_path: Path | None = None,
-    json_path: Path | None = None,
-) -> dict[str, Any]:
-    """`mlops-declare monitor`: the served model's check end to end."""
-    from mlops_declare.monitor.window import file_window, read_inference_window
+) -> Window:
+    """The model's served rows of the inference log: the newest `last_rows`, those in [start, end),
+    or by default the newest `monitoring.window.size_rows`; MonitoringError when there are none."""
+    from mlops_declare.monitor.window import read_inference_window
 
-    model = load_model_reference(loaded, project_root, model_ref)
-    monitoring = loaded.config.monitoring
-    if current is not None:
-        window = file_window(current)
-    else:
-        home = loaded.config.project.home_path(project_root)
-        rows = last_rows if last_rows is not None or start is not None else monitoring.window.size_rows
-        window = read_inference_window(home, model.name, None, rows, start, end)
-    if window.table.num_rows == 0 and current is None:
-        raise MonitoringError(f"the inference log has no served rows of model {model.name!r} in this window")
-    result: dict[str, Any] = {
+    home = loaded.config.project.home_path(project_root)
+    if last_rows is None and start is None:
+        last_rows = loaded.config.monitoring.window.size_rows
+    window = read_inference_window(home, model_name, None, last_rows, start, end)
+    if window.table.num_rows == 0:
+        raise MonitoringError(f"the inference log has no served rows of model {model_name!r} in this window")
+    return window
+
+
+def measure(loaded: LoadedConfig, project_root: Path, model: ModelReference, window: Window) -> dict[str, Any]:
+    """The check of `window` against the model's reference: drift and performance, nothing decided yet."""
+    return {
         "kind": "monitor",
         "model": model.to_json(),
         "window": window.to_json(),
-        "drift_result": drift_of(model.profile, window, monitoring),
+        "drift_result": drift_of(model.profile, window, loaded.config.monitoring),
         "performance": performance_of(loaded, project_root, window, model.class_names),
     }
-    return act(loaded, project_root, result, record=record, alerts=alerts, html_path=html_path, json_path=json_path)
+
+
+# --- deciding -------------------------------------------------------------------------------------
+
+
+def drift_verdict(result: dict[str, Any]) -> bool:
+    """The check's verdict: drift found, or a measured (not estimated) performance metric breached."""
+    performance = result.get("performance") or {}
+    return bool(result["drift_result"].get("drift")) or any(
+        metric.get("breached") and not metric.get("estimated") for metric in performance.get("metrics", [])
+    )
+
+
+def retrain_due(loaded: LoadedConfig, project_root: Path, result: dict[str, Any]) -> RetrainRequest | None:
+    """The retrain request the check warrants, or None.
+
+    One is due when `orchestration.triggers.drift` is on, the check has a model and a verdict (not
+    insufficient data), finds dataset or multivariate drift or a breached measured metric, and the
+    model's last requested retrain is at least `min_retrain_interval_hours` old (read-only).
+    """
+    triggers = loaded.config.orchestration.triggers
+    model = result.get("model")
+    if not triggers.drift or not model or result["drift_result"].get("status") == "insufficient_data":
+        return None
+    reason = retrain_reason(result)
+    if reason is None or not _retrain_interval_elapsed(loaded, project_root, str(model["name"])):
+        return None
+    return retrain_request(result, reason)
+
+
+def _retrain_interval_elapsed(loaded: LoadedConfig, project_root: Path, model_name: str) -> bool:
+    from mlops_declare.monitor.store import MonitoringStore
+    from mlops_declare.registry import open_registry
+
+    hours = loaded.config.orchestration.triggers.min_retrain_interval_hours
+    if hours <= 0:
+        return True
+    with open_registry(loaded.config.registry, project_root, read_only=True) as registry:
+        last = MonitoringStore(registry.engine).last_retrain_request(model_name)
+    return last is None or datetime.now(UTC) - last >= timedelta(hours=hours)
+
+
+# --- the registry database -------------------------------------------------------------------------
+
+
+def record_check(loaded: LoadedConfig, project_root: Path, result: dict[str, Any]) -> int:
+    """Record the check (its verdict and whether it asked for a retrain) in the registry database; its id.
+
+    The monitor's one write, through a short-lived writable open of the registry.
+    """
+    from mlops_declare.monitor.store import MonitoringStore
+    from mlops_declare.registry import open_registry
+
+    with open_registry(loaded.config.registry, project_root, read_only=False) as registry:
+        return MonitoringStore(registry.engine).record(result, kind=result.get("kind", "monitor"))
+
+
+def check_history(
+    loaded: LoadedConfig,
+    project_root: Path,
+    model_name: str | None,
+    column: str | None = None,
+    limit: int = HISTORY_IN_REPORTS,
+) -> list[dict[str, Any]]:
+    """Recorded checks, newest first (of one model, and only one column's tests, when given); read-only."""
+    from mlops_declare.monitor.store import MonitoringStore
+    from mlops_declare.registry import open_registry
+
+    with open_registry(loaded.config.registry, project_root, read_only=True) as registry:
+        return MonitoringStore(registry.engine).history(model_name, column, limit)
+
+
+# --- what the check leaves behind -----------------------------------------------------------------
+
+
+def report_paths(loaded: LoadedConfig, project_root: Path, check_id: int) -> dict[str, str]:
+    """Where a recorded check's reports go: `<project.home>/monitoring/reports/<check id>.json` and `.html`."""
+    folder = loaded.config.project.home_path(project_root) / REPORTS_FOLDER
+    return {"json": str(folder / f"{check_id}.json"), "html": str(folder / f"{check_id}.html")}
+
+
+def write_reports(
+    result: dict[str, Any],
+    history: list[dict[str, Any]],
+    json_path: str | Path | None = None,
+    html_path: str | Path | None = None,
+) -> None:
+    """The check as JSON at `json_path` and as the self-contained HTML report (with `history` charted) at `html_path`."""
+    from mlops_declare.monitor.report import write_html_report, write_json_report
+
+    if json_path is not None:
+        write_json_report(Path(json_path), result)
+    if html_path is not None:
+        write_html_report(Path(html_path), result, history)
+
+
+def alert(loaded: LoadedConfig, project_root: Path, result: dict[str, Any]) -> list[dict[str, Any]]:
+    """Fire `monitoring.alerts` when the check needs attention; each alert's outcome (never raises)."""
+    if not needs_attention(result):
+        return []
+    return fire_alerts(result, list(loaded.config.monitoring.alerts), project_root)
+
+
+def emit_retrain_request(loaded: LoadedConfig, project_root: Path, request: RetrainRequest) -> Path | None:
+    """Outside Airflow, append the request to `<project.home>/triggers/retrain.jsonl` and return that file.
+
+    In an Airflow task nothing is written: the monitoring DAG emits the request as the retrain
+    Asset's event (the `request_retrain` step).
+    """
+    if in_airflow():
+        return None
+    return write_retrain_request(loaded.config.project.home_path(project_root), request)
+
+
+def settle_check(loaded: LoadedConfig, project_root: Path, result: dict[str, Any]) -> dict[str, Any]:
+    """What `mlops-declare monitor` and the DAG's `act` step do with a measured check: decide, record,
+    request the retrain, alert, and write the recorded check's reports; the check, completed."""
+    result["drift"] = drift_verdict(result)
+    request = retrain_due(loaded, project_root, result)
+    result["retrain"] = request.model_dump(mode="json") if request is not None else None
+    check_id = result["check_id"] = record_check(loaded, project_root, result)
+    if request is not None:
+        request = request.model_copy(update={"check_id": check_id})
+        result["retrain"] = request.model_dump(mode="json")
+        retrain_file = emit_retrain_request(loaded, project_root, request)
+        if retrain_file is not None:
+            result["retrain_file"] = str(retrain_file)
+    reports = result["reports"] = report_paths(loaded, project_root, check_id)
+    result["alerts"] = alert(loaded, project_root, result)
+    history = check_history(loaded, project_root, (result.get("model") or {}).get("name"))
+    write_reports(result, history, json_path=reports["json"], html_path=reports["html"])
+    return result

@@ -47,7 +47,7 @@ class MonitoringStore:
         self.close()
 
     def record(self, result: dict[str, Any], kind: str = "monitor") -> int:
-        """Store one check (the JSON `run_check`/`check_drift` returns); its id."""
+        """Store one check (the JSON of monitor/check.py, or a bare `check_drift` result); its id."""
         drift = result.get("drift_result", result)
         model = result.get("model") or {}
         window = result.get("window") or {}

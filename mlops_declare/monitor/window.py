@@ -1,9 +1,14 @@
 """The current window: the newest rows of the inference log (the serving seam, see
-mlops_declare/contracts/seams.py) of one model, or a file."""
+mlops_declare/contracts/seams.py) of one model, or a file.
+
+The fixed columns and their Arrow types come from `contracts.seams.INFERENCE_LOG_SCHEMA`, the one
+declaration the serving writer uses too: a window read from the log always has them, in that order
+and with those types, feature columns after them."""
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -11,10 +16,50 @@ from typing import Any
 
 import pyarrow as pa
 
-from mlops_declare.contracts.seams import INFERENCE_LOG_FOLDER
+from mlops_declare.contracts.seams import (
+    INFERENCE_LOG_FOLDER,
+    INFERENCE_LOG_METADATA_CLASSES,
+    INFERENCE_LOG_SCHEMA,
+    PARTITION_COLUMN,
+)
 from mlops_declare.monitor.errors import MonitoringError
 
-CLASS_NAMES_KEY = b"mlops_declare.class_names"
+
+def arrow_type(name: str) -> pa.DataType:
+    """The pyarrow type a contract type name denotes (`float64`, `timestamp[us, tz=UTC]`, `list<float64>`)."""
+    if match := re.fullmatch(r"list<(.+)>", name):
+        return pa.list_(arrow_type(match[1]))
+    if match := re.fullmatch(r"timestamp\[(\w+)(?:, tz=([^\]]+))?\]", name):
+        return pa.timestamp(match[1], tz=match[2])
+    try:
+        return pa.type_for_alias(name)
+    except ValueError:
+        raise MonitoringError(
+            f"the inference-log contract names an Arrow type {name!r} this reader does not know"
+        ) from None
+
+
+def inference_log_schema() -> pa.Schema:
+    """The fixed columns of the inference log, as `contracts.seams.INFERENCE_LOG_SCHEMA` declares them."""
+    return pa.schema([pa.field(name, arrow_type(type_name)) for name, type_name in INFERENCE_LOG_SCHEMA])
+
+
+def conform_to_log_schema(table: pa.Table) -> pa.Table:
+    """The table with the log's fixed columns first, cast to their declared types (null where a part
+    lacked one), then its other (feature) columns as they are."""
+    schema = inference_log_schema()
+    columns: list[pa.ChunkedArray | pa.Array] = []
+    for field in schema:
+        if field.name in table.column_names:
+            column = table.column(field.name)
+            columns.append(column if column.type == field.type else column.cast(field.type))
+        else:
+            columns.append(pa.nulls(table.num_rows, field.type))
+    features = [name for name in table.column_names if name not in schema.names]
+    return pa.Table.from_arrays(
+        [*columns, *(table.column(name) for name in features)],
+        schema=pa.schema([*schema, *(table.schema.field(name) for name in features)]),
+    )
 
 
 @dataclass(frozen=True)
@@ -29,6 +74,11 @@ class Window:
 
     def to_json(self) -> dict[str, Any]:
         return {"source": self.source, "start": self.start, "end": self.end, "rows": self.table.num_rows}
+
+
+def empty_window(source: str) -> Window:
+    """A window without rows, with the log's fixed columns."""
+    return Window(inference_log_schema().empty_table(), source)
 
 
 def inference_log_parts(home: Path) -> list[Path]:
@@ -66,7 +116,7 @@ def read_inference_window(
         parameters["end"] = end
     limit = f" LIMIT {int(last_rows)}" if last_rows is not None else ""
     query = (
-        "SELECT * EXCLUDE (date) FROM read_parquet($files, hive_partitioning = true, union_by_name = true) "
+        f"SELECT * EXCLUDE ({PARTITION_COLUMN}) FROM read_parquet($files, hive_partitioning = true, union_by_name = true) "
         f"WHERE {' AND '.join(conditions)} ORDER BY timestamp DESC{limit}"
     )
     connection = duckdb.connect()
@@ -75,6 +125,7 @@ def read_inference_window(
     finally:
         connection.close()
     table = table.take(pa.array(list(range(table.num_rows - 1, -1, -1)))) if table.num_rows else table
+    table = conform_to_log_schema(table)
     first, last = _bounds(table)
     return Window(table, f"inference log {home / INFERENCE_LOG_FOLDER}", first, last, _class_names(parts[-1]))
 
@@ -92,7 +143,7 @@ def _class_names(part: Path) -> list[str] | None:
     import pyarrow.parquet as pq
 
     metadata = pq.read_schema(part).metadata or {}
-    raw = metadata.get(CLASS_NAMES_KEY)
+    raw = metadata.get(INFERENCE_LOG_METADATA_CLASSES.encode("utf-8"))
     if not raw:
         return None
     names = json.loads(raw)

@@ -21,7 +21,7 @@ from mlops_declare.contracts.results import (
     SnapshotResult,
     WindowResult,
 )
-from mlops_declare.contracts.seams import Trigger
+from mlops_declare.contracts.seams import RetrainRequest, Trigger
 from mlops_declare.steps import StepContext, StepError
 
 CURRENT_FILE_KEY = "current"
@@ -33,15 +33,13 @@ see `mlops_declare.steps.airflow.trigger_of`), never at the trigger's top level.
 
 
 def _window(context: StepContext, collected: WindowResult) -> Any:
-    from mlops_declare.monitor.window import Window, file_window, read_inference_window
+    from mlops_declare.monitor.window import empty_window, file_window, read_inference_window
 
     window = collected.window
     if collected.current_file:
         return file_window(context.resolve(collected.current_file))
     if not window.get("rows"):
-        import pyarrow as pa
-
-        return Window(pa.table({}), window.get("source", "inference log"))
+        return empty_window(window.get("source", "inference log"))
     start = datetime.fromisoformat(window["start"])
     end = datetime.fromisoformat(window["end"]) + timedelta(microseconds=1)
     return read_inference_window(context.home, collected.model["name"], None, None, start, end)
@@ -140,7 +138,7 @@ def check_performance(context: StepContext, window: WindowResult) -> Performance
 
 def act(context: StepContext, drift_verdict: DriftResult, performance: PerformanceResult) -> MonitoringCheckResult:
     """Record the check, write its reports, alert, and return the retrain request (or null) under `retrain`."""
-    from mlops_declare.monitor.check import act as finish_check
+    from mlops_declare.monitor.check import settle_check
 
     result: dict[str, Any] = {
         "kind": "monitor",
@@ -149,16 +147,16 @@ def act(context: StepContext, drift_verdict: DriftResult, performance: Performan
         "drift_result": dict(drift_verdict.drift_result),
         "performance": performance.performance,
     }
-    finished = finish_check(context.loaded, context.project_root, result)
-    retrain = finished.get("retrain")
+    settled = settle_check(context.loaded, context.project_root, result)
+    retrain = RetrainRequest.model_validate(settled["retrain"]) if settled["retrain"] is not None else None
     return MonitoringCheckResult(
-        check_id=finished.get("check_id"),
-        drift=bool(finished["drift"]),
-        status=finished["drift_result"].get("status"),
-        dataset_drift=bool(finished["drift_result"].get("dataset", {}).get("dataset_drift", False)),
-        alerts=tuple(finished.get("alerts", [])),
-        reports={key: context.relative(Path(value)) for key, value in (finished.get("reports") or {}).items()},
+        check_id=settled["check_id"],
+        drift=settled["drift"],
+        status=settled["drift_result"].get("status"),
+        dataset_drift=bool(settled["drift_result"].get("dataset", {}).get("dataset_drift", False)),
+        alerts=tuple(settled["alerts"]),
+        reports={key: context.relative(Path(value)) for key, value in settled["reports"].items()},
         retrain=retrain,
         retrain_requested=retrain is not None,
-        event=dict(retrain or {}),
+        event=retrain.model_dump(mode="json") if retrain is not None else {},
     )

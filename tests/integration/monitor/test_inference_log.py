@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from mlops_declare.monitor.window import read_inference_window
 from mlops_declare.contracts.seams import INFERENCE_LOG_FOLDER
+from mlops_declare.monitor.window import read_inference_window
 from mlops_declare.serve.inference_log import InferenceLogWriter
 
 
@@ -56,3 +56,32 @@ def test_window_of_served_rows_from_the_serving_writer(tmp_path: Path) -> None:
         home, "shop", start=datetime(2026, 11, 30, tzinfo=UTC), end=datetime(2026, 11, 30, 0, 5, tzinfo=UTC)
     )
     assert since.table.num_rows == 20 and "date" not in since.table.column_names
+
+
+def test_the_reader_takes_the_fixed_columns_and_types_from_the_contract(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from mlops_declare.contracts.seams import FEATURE_ARROW_TYPES, INFERENCE_LOG_SCHEMA
+    from mlops_declare.monitor.window import arrow_type, empty_window, inference_log_schema
+    from tests.integration.monitor.inference_log import write_part
+
+    home = tmp_path / ".mlops"
+    features = pa.table({"x": [1.0, 2.0, 3.0], "c": ["a", "b", None]})
+    part = write_part(
+        home, features, [[0.2, 0.8]] * 3, ["no", "yes"], "shop", 1, datetime(2026, 11, 30, tzinfo=UTC), ["a", "b", "c"]
+    )
+    # The test writer spells each type out by hand: an independent witness of what the contract means.
+    written = pq.read_schema(part)
+    assert inference_log_schema() == pa.schema([written.field(name) for name, _ in INFERENCE_LOG_SCHEMA])
+    assert {kind: arrow_type(name) for kind, name in FEATURE_ARROW_TYPES.items()} == {
+        "numeric": pa.float64(),
+        "categorical": pa.string(),
+        "image": pa.list_(pa.float64()),
+    }
+    window = read_inference_window(home, "shop")
+    fixed = len(INFERENCE_LOG_SCHEMA)
+    assert pa.schema(list(window.table.schema)[:fixed]) == inference_log_schema()
+    assert window.table.column_names[fixed:] == ["x", "c"]
+    assert window.start == "2026-11-30T00:00:00+00:00" and window.class_names == ["no", "yes"]
+    assert empty_window("inference log").table.schema == inference_log_schema()
