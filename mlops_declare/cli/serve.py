@@ -65,7 +65,7 @@ def run_serve(args: argparse.Namespace) -> int:
     from mlops_declare.compiler import compile_outputs
     from mlops_declare.config import load_config
     from mlops_declare.contracts.environment import PROJECT_ROOT
-    from mlops_declare.registry import Registry
+    from mlops_declare.registry import open_registry
     from mlops_declare.serve.bento import bento_store, resolve_served
 
     reference, overrides = _split_reference(args)
@@ -75,7 +75,7 @@ def run_serve(args: argparse.Namespace) -> int:
     loaded = load_config(args.config_dir, overrides)
     plan, files = compile_outputs(loaded)
     spec = plan.service
-    with Registry.from_config(loaded.config.registry, root) as registry:
+    with open_registry(loaded.config.registry, root, read_only=True) as registry:
         record = resolve_served(registry, spec.model)
     target = loaded.config.project.home_path(root) / SERVE_FOLDER / spec.fingerprint[:12] / spec.directory
     target.mkdir(parents=True, exist_ok=True)

@@ -131,13 +131,13 @@ def build_bento(plan: Plan, loaded: LoadedConfig, project_root: Path, ref: str |
     The tag is deterministic (model version + service fingerprint), so building twice finds the first
     bento; the `built` deployment record is written once per bento.
     """
-    from mlops_declare.registry import Registry
+    from mlops_declare.registry import open_registry
 
     root = Path(project_root).resolve()
     spec = plan.service
     folder = committed_service(plan, root)
     reference = ref or spec.model
-    with Registry.from_config(loaded.config.registry, root) as registry:
+    with open_registry(loaded.config.registry, root, read_only=False) as registry:  # the build is recorded
         record = resolve_served(registry, reference)
         tag = f"{spec.name}:{version_tag(spec, record.version, reference)}"
         with bentoml_home(bento_store(loaded.config, root)):

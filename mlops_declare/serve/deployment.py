@@ -111,8 +111,7 @@ def registry_config(deployment: Deployment) -> RegistryConfig:
 
 def open_registry(deployment: Deployment, read_only: bool = True) -> Registry:
     """The registry the replica follows, relative addresses against its project root (read-only unless asked)."""
-    from mlops_declare.registry import Registry, resolve_store_urls
+    from mlops_declare import registry
 
     config = registry_config(deployment)
-    store_url, artifact_url = resolve_store_urls(config, deployment.project_root)
-    return Registry.open(store_url, artifact_url, config, deployment.cache_dir, read_only=read_only)
+    return registry.open_registry(config, deployment.project_root, read_only=read_only, cache_dir=deployment.cache_dir)

@@ -49,9 +49,9 @@ def deploy(context: StepContext, promotion: PromotionResult) -> DeploymentResult
 
 def _holder(context: StepContext, reference: str) -> int | None:
     """The version `reference` names now, or None when nothing holds its label."""
-    from mlops_declare.registry import NotFoundError, Registry
+    from mlops_declare.registry import NotFoundError, open_registry
 
-    with Registry.from_config(context.loaded.config.registry, context.project_root) as registry:
+    with open_registry(context.loaded.config.registry, context.project_root, read_only=True) as registry:
         try:
             return int(registry.resolve(reference).version)
         except NotFoundError:
