@@ -190,7 +190,7 @@ def run_run(args: argparse.Namespace) -> int:
     from mlops_declare.contracts.seams import Trigger
     from mlops_declare.steps import run_pipeline, step_context
 
-    loaded, plan, _files, root = _compile(args)
+    loaded, plan, files, root = _compile(args)
     logical_date = args.logical_date or datetime.datetime.now(datetime.UTC).date().isoformat()
     _check_date(logical_date)
     dag = next((dag for dag in plan.dags if dag.role == args.dag), None)
@@ -211,6 +211,7 @@ def run_run(args: argparse.Namespace) -> int:
     # The run's plan is compiled from this command's config (overrides included) and snapshotted
     # into the run folder by its first step, as an Airflow run snapshots the committed plan.json.
     context = step_context(plan, loaded, root, run_id, logical_date, trigger)
+    _write_run_service(context.run_dir, root, plan.service.directory, files)
     outcome = run_pipeline(context, dag.steps, on_step=report)
     closed = outcome.gates_closed
     ending = (
@@ -220,6 +221,22 @@ def run_run(args: argparse.Namespace) -> int:
     )
     print(f"run {run_id} {ending}; results in {loaded.config.project.home_path(root) / 'runs' / run_id}")
     return 0
+
+
+def _write_run_service(run_dir: Path, root: Path, directory: str, files: dict[str, str]) -> None:
+    """When this command line changes the service (an override), the run gets its own service project.
+
+    `deploy` then builds the bento from `<run folder>/service/`, which matches the run's plan; with no
+    such override the committed `service/` is used, as in an Airflow run.
+    """
+    from mlops_declare.project import write_outputs
+
+    service = {path: text for path, text in files.items() if path.startswith(f"{directory}/")}
+    if all(
+        (root / path).is_file() and (root / path).read_text(encoding="utf-8") == text for path, text in service.items()
+    ):
+        return
+    write_outputs(run_dir, service)
 
 
 def read_trigger_file(path: Path) -> dict[str, Any]:

@@ -6,7 +6,7 @@
 - `batcher`: adaptive batching after the API handlers;
 - `runtime`: the request path (routing, metrics, inference-log rows); `inference_log`: the log writer;
 - `middleware`, `service`, `schemas`: the glue the generated service.py imports;
-- `build_bento(plan, loaded, project_root, ref=None) -> BuiltBento`: the committed service folder built
+- `build_bento(plan, loaded, project_root, ref=None, service_dir=None) -> BuiltBento`: the committed service folder built
   into a bento with the verified package (the deploy step and `mlops-declare build` call it).
 
 Heavy libraries (bentoml, torch, pyarrow) are imported inside functions.
@@ -23,11 +23,13 @@ if TYPE_CHECKING:
     from mlops_declare.serve.bento import BuiltBento
 
 
-def build_bento(plan: Plan, loaded: LoadedConfig, project_root: Path, ref: str | None = None) -> BuiltBento:
+def build_bento(
+    plan: Plan, loaded: LoadedConfig, project_root: Path, ref: str | None = None, service_dir: Path | None = None
+) -> BuiltBento:
     """See `mlops_declare.serve.bento.build_bento`."""
     from mlops_declare.serve.bento import build_bento as build
 
-    return build(plan, loaded, project_root, ref)
+    return build(plan, loaded, project_root, ref, service_dir)
 
 
 __all__ = ["build_bento"]

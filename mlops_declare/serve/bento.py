@@ -106,9 +106,9 @@ def bento_store(config: ProjectConfig, project_root: Path) -> Path:
     return path if path.is_absolute() else Path(project_root).resolve() / path
 
 
-def committed_service(plan: Plan, project_root: Path) -> Path:
-    """The project's service folder, checked against the plan (one line naming `mlops-declare compile` otherwise)."""
-    folder = project_root / plan.service.directory
+def committed_service(plan: Plan, project_root: Path, folder: Path | None = None) -> Path:
+    """The project's service folder (or `folder`), checked against the plan (one line naming `mlops-declare compile` otherwise)."""
+    folder = folder or project_root / plan.service.directory
     source = folder / "service.py"
     try:
         found = SERVICE_FINGERPRINT_LINE.search(source.read_text(encoding="utf-8"))
@@ -125,9 +125,13 @@ def version_tag(spec: ServiceSpec, version: int, reference: str) -> str:
     return f"{version}-{'f' if '@' in reference else 'p'}-{spec.fingerprint[:12]}"
 
 
-def build_bento(plan: Plan, loaded: LoadedConfig, project_root: Path, ref: str | None = None) -> BuiltBento:
+def build_bento(
+    plan: Plan, loaded: LoadedConfig, project_root: Path, ref: str | None = None, service_dir: Path | None = None
+) -> BuiltBento:
     """Build (or find) the bento serving `ref` (default the plan's `serving.model`) and record it in the registry.
 
+    The service project is the committed `service/` folder, or `service_dir` (a local run whose command
+    line changed the service writes its own into the run folder); either is checked against the plan.
     The tag is deterministic (model version + service fingerprint), so building twice finds the first
     bento; the `built` deployment record is written once per bento.
     """
@@ -135,7 +139,7 @@ def build_bento(plan: Plan, loaded: LoadedConfig, project_root: Path, ref: str |
 
     root = Path(project_root).resolve()
     spec = plan.service
-    folder = committed_service(plan, root)
+    folder = committed_service(plan, root, service_dir)
     reference = ref or spec.model
     with open_registry(loaded.config.registry, root, read_only=False) as registry:  # the build is recorded
         record = resolve_served(registry, reference)

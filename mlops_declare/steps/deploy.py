@@ -29,7 +29,11 @@ def deploy(context: StepContext, promotion: PromotionResult) -> DeploymentResult
             serving=serving,
             reason=f"no version holds {serving}; promote one (or add its stage to registry.auto_promote) to deploy",
         )
-    built = build_bento(context.plan, context.loaded, context.project_root)
+    # A local run whose command line changed the service has its own service project in the run folder.
+    own_service = context.run_dir / context.plan.service.directory
+    built = build_bento(
+        context.plan, context.loaded, context.project_root, service_dir=own_service if own_service.is_dir() else None
+    )
     candidate_serves = built.model == promotion.ref
     return DeploymentResult(
         deployed=candidate_serves,
