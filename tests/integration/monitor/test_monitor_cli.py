@@ -76,10 +76,10 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_registered_package_carries_the_reference_profile(trained: Path) -> None:
     from mlops_declare.config import load_config
     from mlops_declare.data.profile import load_reference_profile
-    from mlops_declare.registry import Registry
+    from mlops_declare.registry import open_registry
 
     loaded = load_config(trained / "conf")
-    with Registry.from_config(loaded.config.registry, trained) as registry:
+    with open_registry(loaded.config.registry, trained, read_only=True) as registry:
         package = registry.load(MODEL)
     profile = load_reference_profile(package)
     assert profile.bins == 12 and profile.format_version == 2
@@ -155,11 +155,11 @@ def test_drift_errors_exit_2_with_a_message(trained: Path) -> None:
 def _log_held_out(trained: Path, hour: int) -> pa.Table:
     """Serve the held-out rows through the registered package and log them as the service would."""
     from mlops_declare.config import load_config
-    from mlops_declare.registry import Registry
+    from mlops_declare.registry import open_registry
     from mlops_declare.train.package import load_package
 
     loaded = load_config(trained / "conf")
-    with Registry.from_config(loaded.config.registry, trained) as registry:
+    with open_registry(loaded.config.registry, trained, read_only=True) as registry:
         package = load_package(Path(registry.load(MODEL)))
     table = pq.read_table(trained / "held_out.parquet")
     features = table.drop_columns(["target"])

@@ -11,7 +11,7 @@ import pytest
 
 from mlops_declare.cli import main
 from mlops_declare.config import load_config
-from mlops_declare.registry import Registry, RegistryError, resolve_store_urls
+from mlops_declare.registry import Registry, RegistryError, open_registry, resolve_store_urls
 from mlops_declare.registry.database import _alembic_config, head_revision
 from tests.unit.registry.support import drop_postgres_schema, make_package, postgres_schema_url
 
@@ -24,9 +24,9 @@ def run(project: Path, *arguments: str, extra: tuple[str, ...] = ()) -> subproce
     return subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=project)
 
 
-def open_registry(project: Path, read_only: bool, extra: tuple[str, ...] = ()) -> Registry:
+def open_project_registry(project: Path, read_only: bool, extra: tuple[str, ...] = ()) -> Registry:
     config = load_config(project / "conf", list(extra)).config
-    return Registry.from_config(config.registry, project, cache_dir=project / "cache", read_only=read_only)
+    return open_registry(config.registry, project, read_only=read_only, cache_dir=project / "cache")
 
 
 def build_at_previous_revision(project: Path) -> str | None:
@@ -36,7 +36,7 @@ def build_at_previous_revision(project: Path) -> str | None:
     from sqlalchemy import create_engine
 
     config = load_config(project / "conf").config
-    with Registry.from_config(config.registry, project):
+    with open_registry(config.registry, project, read_only=False):
         pass  # creates the file at head
     url, _artifacts = resolve_store_urls(config.registry, project)
     previous = ScriptDirectory.from_config(_alembic_config()).get_revision(head_revision()).down_revision
@@ -55,7 +55,7 @@ def build_at_previous_revision(project: Path) -> str | None:
 def test_upgrade_lets_a_read_only_open_succeed(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     previous = build_at_previous_revision(project)
     with pytest.raises(RegistryError, match="`mlops-declare registry upgrade`") as caught:
-        open_registry(project, read_only=True)
+        open_project_registry(project, read_only=True)
     assert (f"revision {previous!r}" if previous else "no registry schema") in str(caught.value)
 
     upgraded = run(project, "upgrade", "--json")
@@ -66,13 +66,13 @@ def test_upgrade_lets_a_read_only_open_succeed(project: Path, capsys: pytest.Cap
 
     assert main(["registry", "upgrade", "--config-dir", str(project / "conf")]) == 0
     assert f"schema already at revision {head_revision()}" in capsys.readouterr().out
-    with open_registry(project, read_only=True) as reader:
+    with open_project_registry(project, read_only=True) as reader:
         assert reader.list_models() == []
 
 
 @pytest.mark.slow
 def test_deployments_lists_the_records_newest_first(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    with open_registry(project, read_only=False) as registry:
+    with open_project_registry(project, read_only=False) as registry:
         registry.register("breast_cancer", make_package(project / "p1", accuracy=0.95))
         registry.register("breast_cancer", make_package(project / "p2", accuracy=0.96))
         registry.record_deployment("breast_cancer:1", "bento:breast_cancer_service:1-abc", "built", actor="ci")
@@ -120,14 +120,14 @@ def test_upgrade_and_deployments_against_postgresql(project: Path, postgres_data
     extra = ("registry=postgres", f"registry.store_url='{url}'")
     try:
         with pytest.raises(RegistryError, match="has no registry schema.*`mlops-declare registry upgrade`"):
-            open_registry(project, read_only=True, extra=extra)
+            open_project_registry(project, read_only=True, extra=extra)
         upgraded = run(project, "upgrade", "--json", extra=extra)
         assert upgraded.returncode == 0, upgraded.stderr
         assert json.loads(upgraded.stdout)["to"] == head_revision()
-        with open_registry(project, read_only=False, extra=extra) as registry:
+        with open_project_registry(project, read_only=False, extra=extra) as registry:
             registry.register("breast_cancer", make_package(project / "p1", accuracy=0.95))
             registry.record_deployment("breast_cancer:1", "bento:breast_cancer_service:1-abc", "built")
-        with open_registry(project, read_only=True, extra=extra) as reader:
+        with open_project_registry(project, read_only=True, extra=extra) as reader:
             assert [d.status for d in reader.deployments("breast_cancer")] == ["built"]
         listed = run(project, "deployments", "breast_cancer", "--json", extra=extra)
         assert listed.returncode == 0, listed.stderr

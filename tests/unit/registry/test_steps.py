@@ -9,7 +9,7 @@ import pytest
 
 from mlops_declare.config import LoadedConfig, load_config
 from mlops_declare.contracts.results import DatasetResult, EvaluationResult, RegistrationResult, TrainResult
-from mlops_declare.registry import Registry
+from mlops_declare.registry import open_registry
 from mlops_declare.steps import StepContext, StepError
 from mlops_declare.steps.registry import promote, register
 from tests.runner import context_for
@@ -82,7 +82,7 @@ def test_register_records_the_run_config_and_dataset(project: Path, tmp_path: Pa
     result = _register(step, ".mlops/runs/run-1/model")
     assert result.ref == "breast_cancer:1"
     assert result.metrics["test"]["accuracy"] == 0.93
-    with Registry.from_config(step.loaded.config.registry, project) as registry:
+    with open_registry(step.loaded.config.registry, project, read_only=False) as registry:
         version = registry.resolve("breast_cancer:1")
     lineage = version.lineage
     assert lineage.training_run_id == "run-1"
@@ -103,7 +103,7 @@ def test_airflow_ids_are_recorded_when_airflow_runs_the_step(project: Path, monk
     make_package(project / "pkg")
     step = context(project)
     _register(step, "pkg")
-    with Registry.from_config(step.loaded.config.registry, project) as registry:
+    with open_registry(step.loaded.config.registry, project, read_only=False) as registry:
         lineage = registry.resolve("breast_cancer:1").lineage
     assert (lineage.airflow_dag_id, lineage.airflow_run_id) == (
         "example_training",
@@ -128,7 +128,7 @@ def test_promote_moves_through_auto_promote_stages_and_reports_refusals(project:
     assert {key: first[key] for key in expected} == expected
     again = promote(context(project, "run-good"), good, _dataset()).to_json()
     assert again["already_held"] == ["staging"] and again["promoted"] == []
-    with Registry.from_config(context(project).loaded.config.registry, project) as registry:
+    with open_registry(context(project).loaded.config.registry, project, read_only=False) as registry:
         assert registry.resolve("breast_cancer:1").lineage.parent_version is None
         registry.promote("breast_cancer:1", "production", actor="test")
     bad = _register(context(project, "run-bad"), "bad")
@@ -137,5 +137,5 @@ def test_promote_moves_through_auto_promote_stages_and_reports_refusals(project:
     decision = refused["refused"]["staging"]
     assert decision["decision"] == "NOT_BLESSED"
     assert "test.accuracy = 0.5 is below min 0.8" in [check["message"] for check in decision["checks"]]
-    with Registry.from_config(context(project).loaded.config.registry, project) as registry:
+    with open_registry(context(project).loaded.config.registry, project, read_only=False) as registry:
         assert registry.resolve(bad.ref).lineage.parent_version == 1  # it would replace production's holder

@@ -308,12 +308,20 @@ def test_fsspec_memory_store(backend: Backend, packages: Any) -> None:
 
 def test_relative_config_paths_resolve_against_the_project_root(tmp_path: Path, packages: Any) -> None:
     from mlops_declare.config.registry import RegistryConfig
+    from mlops_declare.registry import open_registry
 
     config = RegistryConfig(store_url="sqlite:///.mlops/registry.db", artifact_url=".mlops/artifacts")
-    with Registry.from_config(config, tmp_path, cache_dir=tmp_path / "cache") as registry:
+    with pytest.raises(RegistryError, match="does not exist; a read-only open never creates it"):
+        open_registry(config, tmp_path, read_only=True)
+    assert not (tmp_path / ".mlops").exists()
+    with open_registry(config, tmp_path, read_only=False, cache_dir=tmp_path / "cache") as registry:
         registry.register("digits", packages())
     assert (tmp_path / ".mlops" / "registry.db").is_file()
     assert any((tmp_path / ".mlops" / "artifacts" / "objects" / "digits").iterdir())
+    with open_registry(config, tmp_path, read_only=True, cache_dir=tmp_path / "cache") as reader:
+        assert reader.read_only and reader.config == config
+        assert (reader.load("digits:1") / "model.safetensors").is_file()
+    assert any((tmp_path / "cache" / "digits").iterdir())
 
 
 def test_unsupported_database_urls_are_refused(tmp_path: Path) -> None:
