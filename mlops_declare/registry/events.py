@@ -9,10 +9,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, insert
 
+from mlops_declare.contracts.environment import ACTOR as ACTOR_VARIABLE
 from mlops_declare.registry.models import Event
 from mlops_declare.registry.records import HistoryEvent, as_utc, utc_now
-
-ACTOR_VARIABLE = "MLOPS_DECLARE_ACTOR"
 
 
 def default_actor() -> str:
