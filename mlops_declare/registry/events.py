@@ -9,9 +9,12 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, insert
 
-from mlops_declare.contracts.environment import ACTOR as ACTOR_VARIABLE
+from mlops_declare.contracts.environment import ACTOR
 from mlops_declare.registry.models import Event
 from mlops_declare.registry.records import HistoryEvent, as_utc, utc_now
+
+ACTOR_VARIABLE = ACTOR
+"""The environment variable naming who acts (declared in contracts.environment)."""
 
 
 def default_actor() -> str:
