@@ -142,18 +142,6 @@ class Registry:
             cache_dir = Path(tempfile.gettempdir()) / "mlops-declare-registry-cache" / tag
         return cls(engine, store, registry_config or RegistryConfig(), Path(cache_dir), read_only=read_only)
 
-    @classmethod
-    def from_config(
-        cls,
-        config: RegistryConfig,
-        project_root: str | Path,
-        cache_dir: str | Path | None = None,
-        *,
-        read_only: bool = False,
-    ) -> Registry:
-        """`open_registry`, kept for callers not yet switched to it (writable unless asked)."""
-        return open_registry(config, project_root, read_only=read_only, cache_dir=cache_dir)
-
     def close(self) -> None:
         self.engine.dispose()
 

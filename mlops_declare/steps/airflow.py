@@ -192,15 +192,10 @@ def notify_failure(task: Mapping[str, Any], context: Mapping[str, Any]) -> dict[
     process's environment), so it never appears in a generated file. A webhook that fails is
     logged and reported, never raised: the task has already failed.
     """
-    import json
-    import logging
-    import urllib.error
-    import urllib.request
-    from urllib.parse import urlsplit
-
     from mlops_declare.config import load_snapshot
     from mlops_declare.contracts.plan import PLAN_FILE, read_plan
     from mlops_declare.steps.core import locate_project
+    from mlops_declare.webhook import post_json
 
     root = locate_project(str(task["project"]), task.get("dag_file"), _airflow_variables(str(task["project"])))
     notifications = load_snapshot(read_plan(root / PLAN_FILE).config).config.orchestration.notifications
@@ -219,14 +214,4 @@ def notify_failure(task: Mapping[str, Any], context: Mapping[str, Any]) -> dict[
         "error": f"{type(exception).__name__}: {exception}" if exception is not None else None,
         "logical_date": str(getattr(dag_run, "logical_date", None) or ""),
     }
-    url = notifications.failure_webhook
-    where = f"{urlsplit(url).scheme}://{urlsplit(url).netloc}"
-    request = urllib.request.Request(
-        url, data=json.dumps(payload).encode("utf-8"), method="POST", headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=notifications.timeout_s) as response:
-            return {"ok": 200 <= response.status < 300, "endpoint": where, "status": response.status}
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        logging.getLogger(__name__).error("failure webhook to %s failed: %s", where, getattr(exc, "reason", exc))
-        return {"ok": False, "endpoint": where, "error": str(getattr(exc, "reason", exc))}
+    return post_json(notifications.failure_webhook, payload, notifications.timeout_s, purpose="failure webhook")

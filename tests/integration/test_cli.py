@@ -222,9 +222,9 @@ def wait_for_rows(home: Path, rows: int, timeout: float = 60) -> None:
 
 def open_registry(project: Path) -> Any:
     from mlops_declare.config import load_config
-    from mlops_declare.registry import Registry
+    from mlops_declare.registry import open_registry as open_store
 
-    return Registry.from_config(load_config(project / "conf").config.registry, project, read_only=True)
+    return open_store(load_config(project / "conf").config.registry, project, read_only=True)
 
 
 @pytest.mark.slow

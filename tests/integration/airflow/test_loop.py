@@ -52,9 +52,9 @@ with DAG(dag_id="test_drift_producer", schedule="@once", catchup=False,
 
 def open_registry(project: Path) -> Any:
     from mlops_declare.config import load_config
-    from mlops_declare.registry import Registry
+    from mlops_declare.registry import open_registry as open_store
 
-    return Registry.from_config(load_config(project / "conf").config.registry, project)
+    return open_store(load_config(project / "conf").config.registry, project, read_only=False)
 
 
 def step_result(project: Path, run_id: str, step: str) -> dict[str, Any]:

@@ -12,8 +12,8 @@ from mlops_declare.config import load_config
 from mlops_declare.data import DataValidationError
 from mlops_declare.errors import DataError
 from mlops_declare.steps import StepError
-from tests.runner import run_step_json
 from tests.conftest import edit_yaml
+from tests.runner import run_step_json
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:

@@ -86,7 +86,7 @@ def test_deploy_reports_the_holder_when_the_candidate_only_entered_staging(
     from mlops_declare.config import load_snapshot
     from mlops_declare.contracts.plan import PLAN_FILE, read_plan
     from mlops_declare.contracts.results import PromotionResult
-    from mlops_declare.registry import Registry
+    from mlops_declare.registry import open_registry
     from mlops_declare.steps import step_context
     from mlops_declare.steps.deploy import deploy
 
@@ -106,7 +106,7 @@ def test_deploy_reports_the_holder_when_the_candidate_only_entered_staging(
     assert second.reason is not None and "was already built" in second.reason
     held = deploy(context, PromotionResult(ref="breast_cancer:1", blessed=True, promoted=("production",)))
     assert held.deployed and held.tag == first.tag and held.event["model"] == "breast_cancer:1"
-    with Registry.from_config(loaded.config.registry, copy, read_only=True) as registry:
+    with open_registry(loaded.config.registry, copy, read_only=True) as registry:
         built = [r for r in registry.deployments("breast_cancer") if r.target == f"bento:{first.tag}"]
     assert [r.status for r in built] == ["built"]  # one record per bento, however often deploy runs
 

@@ -24,7 +24,7 @@ def test_answers_like_the_training_path(
     main_server: Server, served_project: Path, sample_records: list[dict[str, float]]
 ) -> None:
     from mlops_declare.config import load_config
-    from mlops_declare.registry import Registry
+    from mlops_declare.registry import open_registry
     from mlops_declare.train.package import load_package
 
     response = predict(main_server, sample_records[:5], **{"X-Request-ID": "same-path-1"})
@@ -32,7 +32,7 @@ def test_answers_like_the_training_path(
     body = response.json()
     assert (body["model"], body["version"], body["request_id"]) == ("breast_cancer", 1, "same-path-1")
     loaded = load_config(served_project / "conf")
-    with Registry.from_config(loaded.config.registry, served_project) as registry:
+    with open_registry(loaded.config.registry, served_project, read_only=False) as registry:
         package = load_package(registry.load("breast_cancer:1", served_project / "v1-copy"))
     expected = package.predict_records(sample_records[:5])
     served = [row["probabilities"]["1"] for row in body["predictions"]]

@@ -58,10 +58,10 @@ def test_promotion_under_load_swaps_with_no_failed_request(
 
 def test_a_version_failing_verification_is_refused(main_server: Server, served_project: Path) -> None:
     from mlops_declare.config import load_config
-    from mlops_declare.registry import Registry
+    from mlops_declare.registry import open_registry
 
     loaded = load_config(served_project / "conf")
-    with Registry.from_config(loaded.config.registry, served_project) as registry:
+    with open_registry(loaded.config.registry, served_project, read_only=False) as registry:
         package = registry.load("breast_cancer:2", served_project / "tampered")
         weights = package / "weights.safetensors"
         data = bytearray(weights.read_bytes())
@@ -74,7 +74,7 @@ def test_a_version_failing_verification_is_refused(main_server: Server, served_p
     refused: list[object] = []
     while time.monotonic() < deadline and not refused:
         time.sleep(0.5)
-        with Registry.from_config(loaded.config.registry, served_project, read_only=True) as registry:
+        with open_registry(loaded.config.registry, served_project, read_only=True) as registry:
             records = registry.deployments("breast_cancer")
         refused = [r for r in records if r.version == tampered.version and r.status == "refused"]
     assert refused, records

@@ -22,7 +22,9 @@ def test_train_then_evaluate_and_a_package_without_secrets(project: Path, monkey
     )
     ingested = run_step_json("ingest", loaded, project, "r1", DATE)
     validated = run_step_json("validate_data", loaded, project, "r1", DATE, upstream={"ingest": ingested})
-    trained = run_step_json("train", loaded, project, "r1", DATE, upstream={"ingest": ingested, "validate_data": validated})
+    trained = run_step_json(
+        "train", loaded, project, "r1", DATE, upstream={"ingest": ingested, "validate_data": validated}
+    )
     assert trained["package_dir"] == ".mlops/runs/r1/model"  # relative to the project root: results stay portable
     package = project / trained["package_dir"]
     assert trained["precision_used"] == "32-true"
