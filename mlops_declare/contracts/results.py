@@ -125,11 +125,31 @@ class DeploymentResult(StepResult):
     event: dict[str, Any] = Field(default_factory=dict)
 
 
-class WindowResult(StepResult):
-    """`collect_window`: the served model and the bounds of the window to check (the rows never travel)."""
+class ModelRef(StepResult):
+    """A registered version: `name:version`."""
 
-    model: dict[str, Any]
-    window: dict[str, Any]
+    name: str
+    version: int
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}:{self.version}"
+
+
+class WindowBounds(StepResult):
+    """Which rows a monitoring window holds: the checks re-read exactly these (the rows never travel)."""
+
+    source: str
+    start: str | None
+    end: str | None
+    rows: int
+
+
+class WindowResult(StepResult):
+    """`collect_window`: the served model and the bounds of the window to check."""
+
+    model: ModelRef
+    window: WindowBounds
     current_file: str | None = None
     message: str | None = None
 
@@ -137,9 +157,10 @@ class WindowResult(StepResult):
 class DriftResult(StepResult):
     """`check_drift`: the drift verdict of the window against the model's reference profile."""
 
-    model: dict[str, Any]
-    window: dict[str, Any]
+    model: ModelRef
+    window: WindowBounds
     drift_result: dict[str, Any]
+    """The drift report (format `mlops_declare.drift/1`, compacted: per-column statistics, verdicts, thresholds)."""
 
 
 class PerformanceResult(StepResult):

@@ -16,9 +16,11 @@ from typing import Any
 
 from mlops_declare.contracts.results import (
     DriftResult,
+    ModelRef,
     MonitoringCheckResult,
     PerformanceResult,
     SnapshotResult,
+    WindowBounds,
     WindowResult,
 )
 from mlops_declare.contracts.seams import RetrainRequest, Trigger
@@ -38,11 +40,11 @@ def _window(context: StepContext, collected: WindowResult) -> Any:
     window = collected.window
     if collected.current_file:
         return file_window(context.resolve(collected.current_file))
-    if not window.get("rows"):
-        return empty_window(window.get("source", "inference log"))
-    start = datetime.fromisoformat(window["start"])
-    end = datetime.fromisoformat(window["end"]) + timedelta(microseconds=1)
-    return read_inference_window(context.home, collected.model["name"], None, None, start, end)
+    if not window.rows:
+        return empty_window(window.source)
+    start = datetime.fromisoformat(str(window.start))
+    end = datetime.fromisoformat(str(window.end)) + timedelta(microseconds=1)
+    return read_inference_window(context.home, collected.model.name, None, None, start, end)
 
 
 def _current_file(trigger: Trigger | None) -> str | None:
@@ -69,18 +71,24 @@ def collect_window(context: StepContext, run_plan: SnapshotResult) -> WindowResu
     current = _current_file(run_plan.trigger)
     if current:
         window = file_window(context.resolve(str(current)))
-        return WindowResult(model=model.to_json(), window=window.to_json(), current_file=str(current))
+        return WindowResult(
+            model=ModelRef(name=model.name, version=model.version),
+            window=WindowBounds.model_validate(window.to_json()),
+            current_file=str(current),
+        )
     try:
         window = read_inference_window(
             context.home, model.name, None, context.loaded.config.monitoring.window.size_rows
         )
     except MonitoringError as exc:
         return WindowResult(
-            model=model.to_json(),
-            window={"source": "inference log", "start": None, "end": None, "rows": 0},
+            model=ModelRef(name=model.name, version=model.version),
+            window=WindowBounds(source="inference log", start=None, end=None, rows=0),
             message=str(exc),
         )
-    return WindowResult(model=model.to_json(), window=window.to_json())
+    return WindowResult(
+        model=ModelRef(name=model.name, version=model.version), window=WindowBounds.model_validate(window.to_json())
+    )
 
 
 def check_drift(context: StepContext, window: WindowResult) -> DriftResult:
@@ -88,9 +96,7 @@ def check_drift(context: StepContext, window: WindowResult) -> DriftResult:
     from mlops_declare.monitor.check import compact, drift_of, load_model_reference
 
     collected = window
-    model = load_model_reference(
-        context.loaded, context.project_root, f"{collected.model['name']}:{collected.model['version']}"
-    )
+    model = load_model_reference(context.loaded, context.project_root, collected.model.ref)
     rows = _window(context, collected)
     monitoring = context.loaded.config.monitoring
     if rows.table.num_rows < monitoring.window.min_rows:
@@ -126,11 +132,9 @@ def check_performance(context: StepContext, window: WindowResult) -> Performance
     """Measured metrics on the labelled rows of the window, and the confidence-based estimate (null when not configured)."""
     from mlops_declare.monitor.check import load_model_reference, performance_of
 
-    if context.loaded.config.monitoring.performance is None or not window.window.get("rows"):
+    if context.loaded.config.monitoring.performance is None or not window.window.rows:
         return PerformanceResult(performance=None)
-    model = load_model_reference(
-        context.loaded, context.project_root, f"{window.model['name']}:{window.model['version']}"
-    )
+    model = load_model_reference(context.loaded, context.project_root, window.model.ref)
     return PerformanceResult(
         performance=performance_of(context.loaded, context.project_root, _window(context, window), model.class_names)
     )
@@ -142,8 +146,8 @@ def act(context: StepContext, drift_verdict: DriftResult, performance: Performan
 
     result: dict[str, Any] = {
         "kind": "monitor",
-        "model": drift_verdict.model,
-        "window": drift_verdict.window,
+        "model": drift_verdict.model.to_json(),
+        "window": drift_verdict.window.to_json(),
         "drift_result": dict(drift_verdict.drift_result),
         "performance": performance.performance,
     }
