@@ -498,7 +498,7 @@ def _env_value(reference: str) -> str | None:
 
     try:
         value = OmegaConf.create({"v": reference}).v
-    except Exception:
+    except Exception:  # noqa: BLE001 - omegaconf raises several types for an unresolvable reference; None means unknown
         return None
     return None if value in (None, "") else str(value)
 

@@ -134,7 +134,7 @@ class Batcher:
         self.on_batch(rows)
         try:
             results = await self._call(live[0].served, [item.records for item in live])
-        except Exception as exc:  # the model itself failed: every waiting request learns it
+        except Exception as exc:  # noqa: BLE001 - the model itself failed: every waiting request learns it
             results = [exc] * len(live)
         for item, result in zip(live, results, strict=True):
             if item.future.done():

@@ -100,7 +100,7 @@ def registry_config(deployment: Deployment) -> RegistryConfig:
 
     try:
         resolved = OmegaConf.to_container(OmegaConf.create(dict(deployment.registry)), resolve=True)
-    except Exception as exc:  # omegaconf raises several types; its message names the key and the variable, no value
+    except Exception as exc:  # noqa: BLE001 - omegaconf raises several types; its message names the key and the variable, no value
         raise ServingError(f"registry settings cannot be resolved here: {exc}") from None
     try:
         return RegistryConfig.model_validate(resolved)

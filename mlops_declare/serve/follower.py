@@ -77,7 +77,7 @@ class Follower:
             try:
                 self.poll()
                 self.error = None
-            except Exception as exc:  # the registry may be down or absent: keep serving what is loaded
+            except Exception as exc:  # noqa: BLE001 - the registry may be down or absent: keep serving what is loaded
                 if str(exc) != self.error:  # once per distinct failure, not once per poll
                     level = logging.WARNING if self.primary is not None else logging.ERROR
                     LOGGER.log(level, "serving %s: %s", self.reference, exc)
@@ -168,5 +168,5 @@ class Follower:
                     actor=f"service:{self.spec.name}",
                     details={"reference": self.reference, "pid": os.getpid()},
                 )
-        except Exception as exc:  # a read-only registry or a transient error must not stop serving
+        except Exception as exc:  # noqa: BLE001 - a read-only registry or a transient error must not stop serving
             LOGGER.warning("could not record the deployment of %s: %s", ref, exc)

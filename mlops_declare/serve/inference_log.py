@@ -133,7 +133,7 @@ class InferenceLogWriter:
                 parts.setdefault(day, []).append(
                     pa.Table.from_pylist([dict(row) for row in day_rows], schema=self.schema())
                 )
-            except Exception:
+            except Exception:  # rows that do not fit the log's schema are dropped and counted, never the service
                 LOGGER.exception("inference log: could not convert %d rows for %s", len(day_rows), day)
                 self._count_dropped(len(day_rows))
 

@@ -177,7 +177,7 @@ class Runtime:
         try:
             outputs = await self._batchers["candidate"].run(candidate, records)
             answers = candidate.answers(outputs)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a failing shadow model must never affect the answer served
             LOGGER.warning("shadow %s:%s failed on request %s: %s", candidate.name, candidate.version, request_id, exc)
             return
         latency_ms = (time.perf_counter() - started) * 1000.0

@@ -125,6 +125,6 @@ def _package_features(deployment: Deployment) -> list[FeatureSpec] | None:
             directory = registry.load(deployment.reference)
         spec_file = json.loads((directory / PACKAGE_SPEC_FILE).read_text(encoding="utf-8"))
         return features_of_package(Preprocessor.load(directory / spec_file["preprocessing"]), None)
-    except Exception as exc:  # no model yet (or no registry here): accept any fields and let the runtime check them
+    except Exception as exc:  # noqa: BLE001 - no model yet (or no registry here): accept any fields and let the runtime check them
         logging.getLogger("mlops_declare.serve").warning("request fields cannot be typed yet: %s", exc)
         return None

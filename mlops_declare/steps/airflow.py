@@ -152,7 +152,7 @@ def _airflow_variables(project: str) -> dict[str, str | None]:
         from airflow.sdk import Variable
 
         return {key: Variable.get(key, default=None)}
-    except Exception:
+    except Exception:  # noqa: BLE001 - no Airflow or no Variable store in this process: the environment decides
         return {}
 
 

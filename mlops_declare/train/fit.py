@@ -261,7 +261,7 @@ def fit(trainer: L.Trainer, module: TaskModule, datamodule: ArrayDataModule) -> 
             raise TrainingError(f"a training process failed: {last}") from None
 
 
-def finish(
+def finish(  # noqa: PLR0913 - budget: one of the functions above the argument limit when it was set (0.3.0); do not add more
     loaded: LoadedConfig,
     data: TrainingData,
     output_dir: Path,
