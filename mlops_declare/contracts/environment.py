@@ -37,7 +37,8 @@ VARIABLES: tuple[EnvironmentVariable, ...] = (
         PROJECT_ROOT,
         "service, pod entry point, Airflow tasks",
         "project folder holding plan.json; relative registry, artefact and inference-log addresses resolve against it "
-        "(default: the working directory)",
+        "(default: for a service, the folder above service/ when its plan.json is this project's, else the working "
+        "directory; for a pod, the working directory)",
     ),
     EnvironmentVariable(
         "MLOPS_DECLARE_ROOT_<PROJECT>",
