@@ -146,7 +146,7 @@ def test_run_executes_the_planned_steps_idempotently(new_project: Path) -> None:
     assert first.returncode == 0, first.stderr
     run_dirs = list((new_project / ".mlops" / "runs").iterdir())
     assert len(run_dirs) == 1 and run_dirs[0].name.startswith("shop_training_2026-11-26_")
-    assert (run_dirs[0] / "config.json").is_file()
+    assert (run_dirs[0] / "plan.json").is_file()  # the run's own snapshot of the plan it ran
     assert (run_dirs[0] / "steps" / "snapshot_config.json").is_file()
     second = cli("run", "--logical-date", "2026-11-26", cwd=new_project)
     assert second.returncode == 0

@@ -104,7 +104,7 @@ def test_neurons_pruning_exports_a_smaller_mlp(project: Path, capsys: pytest.Cap
     out = capsys.readouterr().out
     assert "hidden units: [64, 32] -> [32, 16]" in out
     trained = steps_of(project)["train"]
-    package = load_package(Path(str(trained["package_dir"])))
+    package = load_package(project / str(trained["package_dir"]))  # results name files relative to the project
     assert package.architecture["hidden"] == [32, 16]
     pruning = trained["pruning"]
     assert isinstance(pruning, dict)
@@ -163,7 +163,7 @@ def test_ddp_on_two_cpu_processes_with_pruning(project: Path) -> None:
     assert "strategy=ddp" in result.stderr or "distributed_backend=gloo" in result.stderr
     assert result.stdout.count("model package: ") == 1  # only rank 0 reports and exports
     trained = steps_of(project)["train"]
-    package = load_package(Path(str(trained["package_dir"])))
+    package = load_package(project / str(trained["package_dir"]))  # results name files relative to the project
     assert package.spec["precision_used"] == "32-true"
     assert trained["pruning"]["after"]["nonzero_parameters"] < 0.3 * trained["pruning"]["before"]["nonzero_parameters"]
 
@@ -180,7 +180,7 @@ def test_ddp_spawn_on_two_cpu_processes(project: Path) -> None:
     )
     assert result.returncode == 0, result.stderr[-3000:]
     trained = steps_of(project)["train"]
-    assert load_package(Path(str(trained["package_dir"]))).spec["weights_from"].startswith("best checkpoint")
+    assert load_package(project / str(trained["package_dir"])).spec["weights_from"].startswith("best checkpoint")
     assert set(trained["metrics"]["test"]) == {"accuracy", "f1", "auroc", "precision", "recall", "loss"}  # type: ignore[index]
 
 
