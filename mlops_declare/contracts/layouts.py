@@ -3,11 +3,11 @@ split names and served-label default every layer agrees on."""
 
 from __future__ import annotations
 
-from typing import Literal
+from mlops_declare.config.data import SPLIT_NAMES, SplitName
 
-SplitName = Literal["train", "val", "test"]
-SPLITS: tuple[SplitName, ...] = ("train", "val", "test")
-"""The splits a prepared dataset holds, one Parquet file each (`<split>.parquet`)."""
+SPLITS: tuple[SplitName, ...] = SPLIT_NAMES
+"""The splits a prepared dataset holds, one Parquet file each (`<split>.parquet`); the config's `split`
+names are the same values (declared once, in `mlops_declare.config.data.SplitName`)."""
 EVALUATION_SPLITS: tuple[SplitName, ...] = ("val", "test")
 """The splits a model is scored on after training (metrics.json, gates, re-scoring)."""
 

@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 
 from mlops_declare.atomic import staged_directory
 from mlops_declare.config.data import SPLIT_NAMES, CsvSource, DataConfig, ParquetSource, SqlSource
+from mlops_declare.contracts.layouts import DATASET_FILES, DATASET_FORMAT
 from mlops_declare.data._common import ROW_ID, quote
 from mlops_declare.data.expectations import Validation, validate
 from mlops_declare.data.fingerprint import content_hash, dataset_fingerprint
@@ -33,15 +34,8 @@ from mlops_declare.data.splits import split_indices
 from mlops_declare.data.transforms import apply_transforms, column_types
 from mlops_declare.errors import DataError
 
-METADATA_FORMAT = "mlops_declare.dataset/1"
-FILES = {
-    "preprocessing": "preprocessing.json",
-    "profile": "profile.json",
-    "report": "report.json",
-    "summary": "report.txt",
-    "metadata": "metadata.json",
-    "quarantine": "quarantine.parquet",
-}
+METADATA_FORMAT = DATASET_FORMAT
+FILES = DATASET_FILES
 
 
 class DataValidationError(DataError):

@@ -24,11 +24,12 @@ import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mlops_declare.config.data import Feature
+from mlops_declare.contracts.layouts import PACKAGE_REFERENCE_PROFILE_FILE
 from mlops_declare.errors import DataError
 
 PROFILE_FORMAT: Literal["mlops_declare.profile/2"] = "mlops_declare.profile/2"
 PROFILE_FORMAT_VERSION: Literal[2] = 2
-PROFILE_FILE = "reference_profile.json"
+PROFILE_FILE = PACKAGE_REFERENCE_PROFILE_FILE
 """Name of the profile inside a model package."""
 QUANTILES = (0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 1.0)
 HISTOGRAM_BINS = 30

@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mlops_declare.config.data import SPLIT_NAMES, ColumnSplit, RandomSplit, Split, SplitFractions, TimeSplit
+from mlops_declare.contracts.layouts import EVALUATION_SPLITS
 from mlops_declare.errors import DataError
 
 
@@ -54,7 +55,7 @@ def _random(table: pa.Table, split: RandomSplit, target: str | None, source: str
     indices = {
         name: np.sort(np.concatenate(chunks)) if chunks else np.array([], np.int64) for name, chunks in parts.items()
     }
-    for name in ("val", "test"):
+    for name in EVALUATION_SPLITS:
         share = getattr(split.fractions, name)
         if share > 0 and len(indices[name]) == 0:
             raise DataError(

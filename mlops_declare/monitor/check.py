@@ -19,7 +19,7 @@ from typing import Any
 
 from mlops_declare.config import LoadedConfig
 from mlops_declare.config.monitoring import MonitoringConfig
-from mlops_declare.contracts.layouts import default_served_reference
+from mlops_declare.contracts.layouts import PACKAGE_SPEC_FILE, default_served_reference
 from mlops_declare.contracts.seams import RetrainRequest
 from mlops_declare.data.profile import ReferenceProfile, load_reference_profile
 from mlops_declare.monitor.actions import (
@@ -69,7 +69,7 @@ def load_model_reference(loaded: LoadedConfig, project_root: Path, ref: str | No
     with open_registry(loaded.config.registry, project_root, read_only=True) as registry:
         version = registry.resolve(ref or default_model_ref(loaded))
         package = registry.load(version.ref)
-    spec = json.loads((Path(package) / "model_spec.json").read_text(encoding="utf-8"))
+    spec = json.loads((Path(package) / PACKAGE_SPEC_FILE).read_text(encoding="utf-8"))
     names = spec.get("class_names")
     return ModelReference(
         version.name, version.version, load_reference_profile(package), [str(name) for name in names] if names else None

@@ -14,11 +14,12 @@ from typing import Any
 import pyarrow as pa
 
 from mlops_declare.config.monitoring import DriftConfig
+from mlops_declare.contracts.layouts import DATASET_FILES
 from mlops_declare.data.profile import PROFILE_FILE, ReferenceProfile, profile_table, read_profile
 from mlops_declare.errors import DataError
 from mlops_declare.monitor.errors import MonitoringError
 
-DATASET_PROFILE = "profile.json"
+DATASET_PROFILE = DATASET_FILES["profile"]
 """The data step's profile inside a prepared dataset directory."""
 
 

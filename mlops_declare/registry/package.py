@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from mlops_declare.config import fingerprint_of
+from mlops_declare.contracts.layouts import EVALUATION_SPLITS, PACKAGE_CONFIG_FILE, PACKAGE_SPEC_FILE
 from mlops_declare.registry.errors import RegistryError
 from mlops_declare.registry.records import Lineage
 
-CONFIG_FILE = "config.json"
-SPEC_FILE = "model_spec.json"
-EVALUATION_SPLITS = ("val", "test")
+CONFIG_FILE = PACKAGE_CONFIG_FILE
+SPEC_FILE = PACKAGE_SPEC_FILE
 
 
 def lineage_from_package(package_dir: str | Path, dataset_uri: str | None = None, **fields: Any) -> Lineage:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from mlops_declare.contracts.layouts import PACKAGE_METRICS_FILE
 from mlops_declare.registry.artifacts import ManifestEntry
 from mlops_declare.registry.errors import RegistryError
 from mlops_declare.registry.gates import GateDecision
@@ -220,7 +221,7 @@ class GcReport:
 
 def read_package_metrics(package_dir: str | Path) -> dict[str, dict[str, float]]:
     """`metrics.json` of a model package ({"val": {...}, "test": {...}}), checked."""
-    path = Path(package_dir) / "metrics.json"
+    path = Path(package_dir) / PACKAGE_METRICS_FILE
     if not path.is_file():
         raise RegistryError(f"{str(path)!r} not found; a model package carries its metrics in metrics.json")
     try:

@@ -21,6 +21,7 @@ from mlops_declare.config import LoadedConfig
 from mlops_declare.config.pruning import pruning_schedule
 from mlops_declare.config.trainer import ALLOWED_CALLBACKS, TrainerConfig
 from mlops_declare.contracts.environment import LOCAL_RANK, NODE_RANK
+from mlops_declare.contracts.layouts import EVALUATION_SPLITS
 from mlops_declare.errors import TrainingError
 from mlops_declare.train.checks import epochs_needed, higher_is_better, preflight, selected_metrics
 from mlops_declare.train.data import TrainingData
@@ -348,7 +349,7 @@ def final_metrics(
             split: known_val
             if split == "val" and known_val is not None
             else evaluate_split(network, architecture, *data.splits[split], metric_names, device=device)
-            for split in ("val", "test")
+            for split in EVALUATION_SPLITS
         }
     finally:
         torch.set_float32_matmul_precision(matmul)

@@ -24,16 +24,25 @@ import torch
 from torch import nn
 
 from mlops_declare.atomic import staged_directory
+from mlops_declare.contracts.layouts import (
+    PACKAGE_CONFIG_FILE,
+    PACKAGE_FORMAT,
+    PACKAGE_METRICS_FILE,
+    PACKAGE_PREPROCESSING_FILE,
+    PACKAGE_PRUNING_REPORT_FILE,
+    PACKAGE_SPEC_FILE,
+    PACKAGE_WEIGHTS_FILE,
+)
 from mlops_declare.errors import TrainingError
 from mlops_declare.train.networks import build_network, outputs_to_predictions, parameter_count
 
-PACKAGE_FORMAT = "mlops_declare.model/1"
-SPEC_FILE = "model_spec.json"
-WEIGHTS_FILE = "weights.safetensors"
-METRICS_FILE = "metrics.json"
-CONFIG_FILE = "config.json"
-PREPROCESSING_FILE = "preprocessing.json"
-PRUNING_REPORT_FILE = "pruning_report.json"
+# The package layout is a contract (training writes it, the registry stores it, serving loads it).
+SPEC_FILE = PACKAGE_SPEC_FILE
+WEIGHTS_FILE = PACKAGE_WEIGHTS_FILE
+METRICS_FILE = PACKAGE_METRICS_FILE
+CONFIG_FILE = PACKAGE_CONFIG_FILE
+PREPROCESSING_FILE = PACKAGE_PREPROCESSING_FILE
+PRUNING_REPORT_FILE = PACKAGE_PRUNING_REPORT_FILE
 
 
 SPARSE_METADATA = "mlops_declare.sparse"
