@@ -8,7 +8,6 @@ and with those types, feature columns after them."""
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -19,29 +18,15 @@ import pyarrow as pa
 from mlops_declare.contracts.seams import (
     INFERENCE_LOG_FOLDER,
     INFERENCE_LOG_METADATA_CLASSES,
-    INFERENCE_LOG_SCHEMA,
     PARTITION_COLUMN,
 )
+from mlops_declare.data.log_schema import arrow_schema
 from mlops_declare.monitor.errors import MonitoringError
-
-
-def arrow_type(name: str) -> pa.DataType:
-    """The pyarrow type a contract type name denotes (`float64`, `timestamp[us, tz=UTC]`, `list<float64>`)."""
-    if match := re.fullmatch(r"list<(.+)>", name):
-        return pa.list_(arrow_type(match[1]))
-    if match := re.fullmatch(r"timestamp\[(\w+)(?:, tz=([^\]]+))?\]", name):
-        return pa.timestamp(match[1], tz=match[2])
-    try:
-        return pa.type_for_alias(name)
-    except ValueError:
-        raise MonitoringError(
-            f"the inference-log contract names an Arrow type {name!r} this reader does not know"
-        ) from None
 
 
 def inference_log_schema() -> pa.Schema:
     """The fixed columns of the inference log, as `contracts.seams.INFERENCE_LOG_SCHEMA` declares them."""
-    return pa.schema([pa.field(name, arrow_type(type_name)) for name, type_name in INFERENCE_LOG_SCHEMA])
+    return arrow_schema()
 
 
 def conform_to_log_schema(table: pa.Table) -> pa.Table:

@@ -8,11 +8,9 @@ renamed, so readers never see a partial file; `close` flushes what is queued.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import queue
-import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -21,12 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops_declare.contracts.seams import (
-    FEATURE_ARROW_TYPES,
     INFERENCE_LOG_COLUMNS,
-    INFERENCE_LOG_METADATA_CLASSES,
-    INFERENCE_LOG_METADATA_VERSION,
-    INFERENCE_LOG_SCHEMA,
-    INFERENCE_LOG_VERSION,
 )
 
 LOGGER = logging.getLogger("mlops_declare.serve")
@@ -180,30 +173,7 @@ class InferenceLogWriter:
 
 
 def arrow_schema(features: Sequence[tuple[str, str]], class_names: Sequence[str] | None) -> Any:
-    """The pyarrow schema of an inference-log part: the fixed columns of `contracts.seams.INFERENCE_LOG_SCHEMA`,
-    then one column per (name, type) feature typed by `FEATURE_ARROW_TYPES`, and the format metadata."""
-    import pyarrow as pa
+    """The schema of this writer's parts: `mlops_declare.data.log_schema.arrow_schema`, imported when first needed."""
+    from mlops_declare.data.log_schema import arrow_schema as build
 
-    fields = [pa.field(name, arrow_type(type_name)) for name, type_name in INFERENCE_LOG_SCHEMA]
-    fields += [
-        pa.field(name, arrow_type(FEATURE_ARROW_TYPES[kind]))
-        for name, kind in features
-        if name not in INFERENCE_LOG_COLUMNS
-    ]
-    metadata = {
-        INFERENCE_LOG_METADATA_VERSION: INFERENCE_LOG_VERSION,
-        INFERENCE_LOG_METADATA_CLASSES: json.dumps(list(class_names) if class_names is not None else None),
-    }
-    return pa.schema(fields, metadata=metadata)
-
-
-def arrow_type(name: str) -> Any:
-    """The pyarrow type a contract names: `float64`, `string`, `bool`, `int64`, `list<T>`, `timestamp[unit, tz=Z]`."""
-    import pyarrow as pa
-
-    if name.startswith("list<") and name.endswith(">"):
-        return pa.list_(arrow_type(name[len("list<") : -1]))
-    timestamp = re.fullmatch(r"timestamp\[(\w+)(?:, tz=([^\]]+))?\]", name)
-    if timestamp:
-        return pa.timestamp(timestamp[1], tz=timestamp[2])
-    return pa.type_for_alias(name)
+    return build(features, class_names)

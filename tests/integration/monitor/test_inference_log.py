@@ -63,7 +63,8 @@ def test_the_reader_takes_the_fixed_columns_and_types_from_the_contract(tmp_path
     import pyarrow.parquet as pq
 
     from mlops_declare.contracts.seams import FEATURE_ARROW_TYPES, INFERENCE_LOG_SCHEMA
-    from mlops_declare.monitor.window import arrow_type, empty_window, inference_log_schema
+    from mlops_declare.data.log_schema import arrow_type
+    from mlops_declare.monitor.window import empty_window, inference_log_schema
     from tests.integration.monitor.inference_log import write_part
 
     home = tmp_path / ".mlops"
