@@ -3,7 +3,8 @@ split names and served-label default every layer agrees on."""
 
 from __future__ import annotations
 
-from mlops_declare.config.data import SPLIT_NAMES, SplitName
+from mlops_declare.config.data import SPLIT_NAMES
+from mlops_declare.config.data import SplitName as SplitName
 
 SPLITS: tuple[SplitName, ...] = SPLIT_NAMES
 """The splits a prepared dataset holds, one Parquet file each (`<split>.parquet`); the config's `split`

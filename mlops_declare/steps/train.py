@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from mlops_declare.atomic import write_json_atomic
 from mlops_declare.contracts.environment import TRAIN_RUN_ID
-from mlops_declare.contracts.layouts import EVALUATION_SPLITS, PACKAGE_PRUNING_REPORT_FILE
+from mlops_declare.contracts.layouts import EVALUATION_SPLITS, PACKAGE_PRUNING_REPORT_FILE, SplitName
 from mlops_declare.contracts.results import DatasetResult, EvaluationResult, TrainResult, ValidationResult
 from mlops_declare.steps import StepContext, StepError
 
@@ -83,6 +85,23 @@ def train(
     return TrainResult.model_validate(summary)
 
 
+def score_differences(
+    recorded: Mapping[str, Mapping[str, float]], measured: Mapping[SplitName, Mapping[str, float]], tolerance: float
+) -> dict[str, tuple[float | None, float]]:
+    """Metrics that differ beyond `tolerance`, relative to the metric's scale (and absolute near zero).
+
+    A metric in target units (mse of a target in the thousands) differs by an ulp of its own size
+    between two float32 summation orders, so an absolute bound would fail every regression run.
+    """
+    return {
+        f"{split}.{name}": (recorded.get(split, {}).get(name), value)
+        for split, values in measured.items()
+        for name, value in values.items()
+        if (before := recorded.get(split, {}).get(name)) is None
+        or not math.isclose(value, before, rel_tol=tolerance, abs_tol=tolerance)
+    }
+
+
 def evaluate(context: StepContext, model_package: TrainResult, dataset: DatasetResult) -> EvaluationResult:
     """Reload the package as serving would (JSON + safetensors) and score it on val and test again.
 
@@ -110,13 +129,7 @@ def evaluate(context: StepContext, model_package: TrainResult, dataset: DatasetR
         split: evaluate_split(package.network, package.architecture, *data.splits[split], names, device=device)
         for split in EVALUATION_SPLITS
     }
-    recorded = model_package.metrics
-    differences = {
-        f"{split}.{name}": (recorded.get(split, {}).get(name), value)
-        for split, values in metrics.items()
-        for name, value in values.items()
-        if recorded.get(split, {}).get(name) is None or abs(value - recorded[split][name]) > tolerance
-    }
+    differences = score_differences(model_package.metrics, metrics, tolerance)
     if differences:
         raise StepError(f"the reloaded package scores differently from training: {differences}")
     write_json_atomic(context.run_dir / "evaluation.json", metrics)

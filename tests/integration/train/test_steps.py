@@ -59,3 +59,51 @@ def test_multi_process_ddp_is_refused_outside_the_train_command(project: Path, m
         ingested = run_step_json("ingest", loaded, project, "r2", DATE)
         validated = run_step_json("validate_data", loaded, project, "r2", DATE, upstream={"ingest": ingested})
         run_step_json("train", loaded, project, "r2", DATE, upstream={"ingest": ingested, "validate_data": validated})
+
+
+REGRESSION_IN_THOUSANDS = [
+    "data=generated",
+    "data.source.label=linear_regression",
+    "data.transforms=[{kind: derive, name: price, expression: 'target * 1000 + 2500'}, {kind: drop, columns: [target]}]",
+    "data.columns.target=price",
+    "data.expectations=[]",
+    "model.task=regression",
+    "trainer.objective=mse",
+    "trainer.metrics=[mse,mae,r2]",
+    "trainer.checkpointing.metric=mse",
+    "registry.stages.0.gate.thresholds.0.metric=r2",
+    "registry.stages.1.gate.thresholds.0.metric=r2",
+    "trainer.max_epochs=3",
+    "trainer.progress_bar=false",
+    "trainer.early_stopping=null",
+]
+
+
+def test_evaluate_accepts_a_regression_target_in_the_thousands(project: Path) -> None:
+    """The reloaded package's mse differs from training's in its last float32 bits (about 2e-3 on 12,000):
+    equal relative to the metric's scale, which an absolute 1e-5 bound called a different model."""
+    loaded = load_config(project / "conf", REGRESSION_IN_THOUSANDS)
+    ingested = run_step_json("ingest", loaded, project, "price", DATE)
+    validated = run_step_json("validate_data", loaded, project, "price", DATE, upstream={"ingest": ingested})
+    upstream = {"ingest": ingested, "validate_data": validated}
+    trained = run_step_json("train", loaded, project, "price", DATE, upstream=upstream)
+    assert trained["metrics"]["val"]["mse"] > 1000  # the metric is in target units, squared
+    evaluated = run_step_json(
+        "evaluate", loaded, project, "price", DATE, upstream={"ingest": ingested, "train": trained}
+    )
+    for split, values in trained["metrics"].items():
+        assert evaluated["metrics"][split] == pytest.approx(values, rel=1e-5)
+
+
+def test_scores_are_compared_relative_to_their_scale() -> None:
+    from mlops_declare.steps.train import score_differences
+
+    # The figures of the failing run reported in issue 20: one float32 ulp apart at 2632.9.
+    recorded = {"val": {"mse": 2632.919677734375, "accuracy": 0.95}}
+    assert score_differences(recorded, {"val": {"mse": 2632.919921875, "accuracy": 0.95}}, 1e-5) == {}
+    assert score_differences(recorded, {"val": {"mse": 2640.0, "accuracy": 0.95}}, 1e-5) == {
+        "val.mse": (2632.919677734375, 2640.0)
+    }
+    assert score_differences(recorded, {"val": {"mse": 2632.919921875, "accuracy": 0.9499}}, 1e-5) == {
+        "val.accuracy": (0.95, 0.9499)
+    }
