@@ -63,8 +63,8 @@ class InferenceLogWriter:
         """Start the writer thread (when constructed with start=False)."""
         self._thread.start()
 
-    def submit(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Queue rows for writing; rows that do not fit are dropped and counted."""
+    def submit(self, rows: Sequence[Mapping[str, Any]]) -> int:
+        """Queue rows for writing and return how many were queued; rows that do not fit are dropped and counted."""
         for position, row in enumerate(rows):
             try:
                 self._queue.put_nowait(row)
@@ -73,7 +73,8 @@ class InferenceLogWriter:
                 self.dropped += lost
                 if self._on_drop is not None:
                     self._on_drop(lost)
-                return
+                return position
+        return len(rows)
 
     def close(self, timeout_s: float = 30.0) -> None:
         """Write everything queued, then stop the thread."""

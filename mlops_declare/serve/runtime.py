@@ -163,7 +163,10 @@ class Runtime:
             self.spec.log_sample_rate >= 1.0 or self._random.random() < self.spec.log_sample_rate
         )
         if sampled:
-            self.log.submit(self._rows(request_id, arrived, answering, variant, True, latency_ms, records, answers))
+            queued = self.log.submit(
+                self._rows(request_id, arrived, answering, variant, True, latency_ms, records, answers)
+            )
+            self.metrics.log_rows.inc(queued)
         if rollout.strategy == "shadow" and candidate is not None:
             asyncio.get_running_loop().create_task(self._shadow(candidate, records, request_id, arrived, sampled))
         body = {"model": answering.name, "version": answering.version, "request_id": request_id, "predictions": answers}
@@ -183,7 +186,10 @@ class Runtime:
         latency_ms = (time.perf_counter() - started) * 1000.0
         self._count("shadow", candidate, "shadow", [], answers)
         if sampled and self.log is not None:
-            self.log.submit(self._rows(request_id, arrived, candidate, "shadow", False, latency_ms, records, answers))
+            queued = self.log.submit(
+                self._rows(request_id, arrived, candidate, "shadow", False, latency_ms, records, answers)
+            )
+            self.metrics.log_rows.inc(queued)
 
     def _child(self, metric: Any, *labels: str) -> Any:
         """`metric.labels(*labels)`, remembered: prometheus_client's lookup costs more than the update on every request."""

@@ -178,6 +178,10 @@ def test_metrics_and_shadow_rows_in_the_inference_log(
     assert all(row[1] == 1 and row[3] is True for row in primary)
     assert all(row[1] == 2 and row[3] is False for row in shadow)
     assert not list(log.glob("*/.*"))  # no temporary part left visible
+    with main_server.client() as client:
+        metrics = client.get("/metrics").text
+    queued = next(line for line in metrics.splitlines() if line.startswith("mlops_serving_inference_log_rows_total"))
+    assert float(queued.split()[-1]) >= 20  # every row this test logged was counted (it stayed at 0 before)
 
 
 def test_schemathesis_finds_no_failures(main_server: Server) -> None:

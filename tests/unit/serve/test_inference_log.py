@@ -73,7 +73,7 @@ def test_a_full_queue_drops_and_counts_instead_of_waiting(tmp_path: Path) -> Non
     drops: list[int] = []
     log = writer(tmp_path, queue_size=2, on_drop=drops.append, start=False)
     # Nothing drains the queue before start(): a submit that waited for room would never return.
-    log.submit([row(index) for index in range(5)])
+    assert log.submit([row(index) for index in range(5)]) == 2  # what the service adds to its rows counter
     assert log.dropped == 3 and drops == [3]
     log.start()
     log.close()
