@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -133,6 +134,11 @@ def run_task(task: Mapping[str, Any], upstream: tuple[str, ...], context: Mappin
     step_context = task_context(root, str(task["dag_id"]), str(task["plan_fingerprint"]), str(task["dag_file"]), run)
     result = run_step(name, step_context, results)
     payload = result.to_json()
+    # The task log shows what the step did (e.g. the registered version and its metrics), not only the
+    # operator's "Returned value was: None".
+    logging.getLogger("mlops_declare.steps").info(
+        "step %s result: %s", name, json.dumps(payload, sort_keys=True, ensure_ascii=False)[:8000]
+    )
     task_instance.xcom_push(key=RESULT_KEY, value=payload)
     _fill_outlet_events(context, payload)
     return payload

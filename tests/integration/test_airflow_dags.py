@@ -101,6 +101,7 @@ def test_airflow_dags_test_runs_the_compiled_pipeline(project: Path, tmp_path: P
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-5000:]
     assert "state=success" in output and "DagRun Finished: dag_id=example_training" in output
+    assert "step register result:" in output and '"ref": "breast_cancer:1"' in output  # the task log says what it did
     plan = json.loads((project / "plan.json").read_text())
     runs = list((project / ".mlops" / "runs").iterdir())
     assert len(runs) == 1
