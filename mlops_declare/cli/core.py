@@ -213,6 +213,14 @@ def run_run(args: argparse.Namespace) -> int:
     context = step_context(plan, loaded, root, run_id, logical_date, trigger)
     _write_run_service(context.run_dir, root, plan.service.directory, files)
     outcome = run_pipeline(context, dag.steps, on_step=report)
+    scored = outcome.results.get("evaluate") or outcome.results.get("train")
+    if scored is not None:
+        from mlops_declare.cli.train import render_metrics
+
+        print(
+            f"metrics of the trained model ({'re-scored by evaluate' if 'evaluate' in outcome.results else 'train'}):"
+        )
+        print(render_metrics(scored.to_json()["metrics"]))
     closed = outcome.gates_closed
     ending = (
         f"ended at gate {closed[0]!r}: {'not promoted' if closed[0] == 'promote' else 'gate closed'}"

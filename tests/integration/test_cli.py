@@ -147,6 +147,8 @@ def test_run_executes_the_planned_steps_idempotently(new_project: Path) -> None:
     run_dirs = list((new_project / ".mlops" / "runs").iterdir())
     assert len(run_dirs) == 1 and run_dirs[0].name.startswith("shop_training_2026-11-26_")
     assert (run_dirs[0] / "plan.json").is_file()  # the run's own snapshot of the plan it ran
+    assert "metrics of the trained model (re-scored by evaluate):" in first.stdout
+    assert "  accuracy" in first.stdout.split("metrics of the trained model", 1)[1]
     assert (run_dirs[0] / "steps" / "snapshot_config.json").is_file()
     second = cli("run", "--logical-date", "2026-11-26", cwd=new_project)
     assert second.returncode == 0
