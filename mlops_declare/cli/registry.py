@@ -76,7 +76,9 @@ def _actor(parser: argparse.ArgumentParser) -> None:
 
 
 def _list_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--name", default=None, help="list the versions of this model")
+    parser.add_argument(
+        "--name", default=None, help="list the versions of this model (or give NAME first: `registry list NAME`)"
+    )
     parser.add_argument("--all", action="store_true", help="include deleted versions")
 
 
@@ -163,6 +165,9 @@ def run_verb(verb: str, args: argparse.Namespace) -> int:
     from mlops_declare.project import project_root_for
     from mlops_declare.registry import open_registry
 
+    if verb == "list" and args.name is None and args.overrides and "=" not in args.overrides[0]:
+        # `registry list NAME`, positional like the other verbs' references (a Hydra override always has '=').
+        args.name, args.overrides = args.overrides[0], args.overrides[1:]
     loaded = load_config(args.config_dir, args.overrides)
     root = project_root_for(args.config_dir)
     if verb == "upgrade":

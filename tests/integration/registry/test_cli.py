@@ -91,6 +91,8 @@ def test_list_show_alias_and_json(cli: Cli, project: Path) -> None:
     assert "MODEL" in listing and "digits" in listing and "champion=1" in listing
     versions = cli("list", "--name", "digits")
     assert "test.accuracy=0.9" in versions and "champion" in versions
+    assert cli("list", "digits") == versions  # NAME positional, like the other verbs' references
+    assert cli("list", "digits", "registry.auto_promote=[]") == versions  # overrides may follow it
     shown = cli("show", "digits@champion")
     assert "manifest sha256" in shown and "model.safetensors" in shown and "aliases             champion" in shown
     data = cli.json("show", "digits:1")
