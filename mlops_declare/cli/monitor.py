@@ -154,6 +154,7 @@ def _settle_unrecorded(loaded: Any, root: Path, result: dict[str, Any]) -> dict[
     result["drift"] = check.drift_verdict(result)
     request = check.retrain_due(loaded, root, result)
     result["retrain"] = request.model_dump(mode="json") if request is not None else None
+    check.note_held_back_retrain(loaded, root, result)
     retrain_file = check.emit_retrain_request(loaded, root, request) if request is not None else None
     if retrain_file is not None:
         result["retrain_file"] = str(retrain_file)
@@ -263,3 +264,5 @@ def _print_summary(result: dict[str, Any]) -> None:
             + (f": {result['retrain_file']}" if result.get("retrain_file") else ""),
             file=out,
         )
+    if result.get("retrain_held_back"):
+        print(result["retrain_held_back"], file=out)

@@ -180,6 +180,8 @@ class MonitoringCheckResult(StepResult):
     reports: dict[str, str] = Field(default_factory=dict)
     retrain: RetrainRequest | None = None
     retrain_requested: bool
+    retrain_held_back: str | None = None
+    """Why a retrain the check warrants was not requested (`min_retrain_interval_hours`), if it was held back."""
     event: dict[str, Any] = Field(default_factory=dict)
 
 

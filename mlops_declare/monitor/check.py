@@ -12,6 +12,7 @@ write, see contracts/seams.py); recording a check is the one write, through a sh
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,6 +34,8 @@ from mlops_declare.monitor.actions import (
 from mlops_declare.monitor.drift import check_drift
 from mlops_declare.monitor.errors import MonitoringError
 from mlops_declare.monitor.window import Window
+
+LOGGER = logging.getLogger("mlops_declare.monitor")
 
 REPORTS_FOLDER = "monitoring/reports"
 """Under `project.home`: `<check id>.json` and `<check id>.html` of every recorded check."""
@@ -169,21 +172,43 @@ def retrain_due(loaded: LoadedConfig, project_root: Path, result: dict[str, Any]
     if not triggers.drift or not model or result["drift_result"].get("status") == "insufficient_data":
         return None
     reason = retrain_reason(result)
-    if reason is None or not _retrain_interval_elapsed(loaded, project_root, str(model["name"])):
+    if reason is None or retrain_held_back(loaded, project_root, str(model["name"])) is not None:
         return None
     return retrain_request(result, reason)
 
 
-def _retrain_interval_elapsed(loaded: LoadedConfig, project_root: Path, model_name: str) -> bool:
+def retrain_held_back(loaded: LoadedConfig, project_root: Path, model_name: str) -> str | None:
+    """Why a retrain this check asks for is not requested now: the last one is younger than
+    `orchestration.triggers.min_retrain_interval_hours` (with its time and when the next may go); else None."""
     from mlops_declare.monitor.store import MonitoringStore
     from mlops_declare.registry import open_registry
 
     hours = loaded.config.orchestration.triggers.min_retrain_interval_hours
     if hours <= 0:
-        return True
+        return None
     with open_registry(loaded.config.registry, project_root, read_only=True) as registry:
         last = MonitoringStore(registry.engine).last_retrain_request(model_name)
-    return last is None or datetime.now(UTC) - last >= timedelta(hours=hours)
+    if last is None or datetime.now(UTC) - last >= timedelta(hours=hours):
+        return None
+    return (
+        f"retrain held back: the last one for {model_name} was requested at {last.isoformat(timespec='seconds')}, "
+        f"less than orchestration.triggers.min_retrain_interval_hours = {hours:g} ago; the next may go after "
+        f"{(last + timedelta(hours=hours)).isoformat(timespec='seconds')}"
+    )
+
+
+def note_held_back_retrain(loaded: LoadedConfig, project_root: Path, result: dict[str, Any]) -> None:
+    """Set `result["retrain_held_back"]` (and log it) when the check warrants a retrain the interval holds back."""
+    model = result.get("model")
+    triggers = loaded.config.orchestration.triggers
+    if result.get("retrain") or not model or not triggers.drift or retrain_reason(result) is None:
+        return
+    if result["drift_result"].get("status") == "insufficient_data":
+        return
+    held = retrain_held_back(loaded, project_root, str(model["name"]))
+    if held is not None:
+        result["retrain_held_back"] = held
+        LOGGER.warning("%s", held)
 
 
 # --- the registry database -------------------------------------------------------------------------
@@ -264,6 +289,7 @@ def settle_check(loaded: LoadedConfig, project_root: Path, result: dict[str, Any
     result["drift"] = drift_verdict(result)
     request = retrain_due(loaded, project_root, result)
     result["retrain"] = request.model_dump(mode="json") if request is not None else None
+    note_held_back_retrain(loaded, project_root, result)
     check_id = result["check_id"] = record_check(loaded, project_root, result)
     if request is not None:
         request = request.model_copy(update={"check_id": check_id})

@@ -162,5 +162,6 @@ def act(context: StepContext, drift_verdict: DriftResult, performance: Performan
         reports={key: context.relative(Path(value)) for key, value in settled["reports"].items()},
         retrain=retrain,
         retrain_requested=retrain is not None,
+        retrain_held_back=settled.get("retrain_held_back"),
         event=retrain.model_dump(mode="json") if retrain is not None else {},
     )

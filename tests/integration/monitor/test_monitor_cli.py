@@ -278,6 +278,11 @@ def test_drift_fires_alerts_and_requests_a_retrain(trained: Path, receiver: str,
         cwd=trained,
     )
     assert json.loads(off.stdout)["retrain"] is None
+    # Right after a requested retrain, the same drift is held back by min_retrain_interval_hours, and says so.
+    again = cli("monitor", "--model", MODEL, "--current", "shifted.parquet", cwd=trained)
+    assert again.returncode == 1, again.stdout + again.stderr
+    assert "retrain held back: the last one for breast_cancer was requested at " in again.stdout
+    assert "min_retrain_interval_hours = 24 ago; the next may go after " in again.stdout
 
 
 def test_the_monitoring_steps_pass_small_results_along(trained: Path) -> None:
