@@ -65,7 +65,7 @@ registry every ``serving.reload_s`` seconds; when the label points at another ve
 verify and warm it in the background, swap atomically and append a deployment record (target
 ``service:<service_name>@<host>``, status ``serving``); a version that fails verification is
 recorded with status ``refused`` and the old one keeps serving. Replicas and monitors open the
-registry read-only (``Registry.open(..., read_only=True)``: no migration, no write, RegistryError
+registry read-only (``open_registry(config, root, read_only=True)``: no migration, no write, RegistryError
 naming ``mlops-declare registry upgrade`` when the schema is not current); a record is a write, made
 through a separate short-lived writable open. Statuses are ``registry.records.DeploymentStatus``
 (``built``, ``serving``, ``refused``, ``stopped``); ``mlops-declare registry deployments NAME`` lists

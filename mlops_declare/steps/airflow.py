@@ -131,7 +131,9 @@ def run_task(task: Mapping[str, Any], upstream: tuple[str, ...], context: Mappin
         results[producer] = validated_result(producer, value)
     run = run_context_of(str(task["project"]), str(task["role"]), context)
     root = locate_project(str(task["project"]), task.get("dag_file"), _airflow_variables(str(task["project"])))
-    step_context = task_context(root, str(task["dag_id"]), str(task["plan_fingerprint"]), str(task["dag_file"]), run)
+    step_context = task_context(
+        root, str(task["dag_id"]), str(task["plan_fingerprint"]), str(task["dag_file"]), run, name
+    )
     result = run_step(name, step_context, results)
     payload = result.to_json()
     # The task log shows what the step did (e.g. the registered version and its metrics), not only the

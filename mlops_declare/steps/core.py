@@ -10,6 +10,7 @@ references in this process only).
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,6 +22,10 @@ from mlops_declare.contracts.plan import PLAN_FILE, Plan, PlanError, read_plan
 from mlops_declare.contracts.results import SnapshotResult
 from mlops_declare.contracts.seams import RunContext
 from mlops_declare.steps import StepContext, step_context
+
+LOGGER = logging.getLogger("mlops_declare.steps")
+SNAPSHOT_STEP = "snapshot_config"
+"""The step that writes the run's plan snapshot (the root of every DAG)."""
 
 
 def snapshot_config(context: StepContext) -> SnapshotResult:
@@ -67,20 +72,37 @@ def locate_project(
     )
 
 
-def run_plan(project_root: Path, run_id: str) -> Plan:
-    """The run's own snapshot of the plan when `snapshot_config` wrote one, else the project's plan.json."""
+def run_plan(project_root: Path, run_id: str, step: str = SNAPSHOT_STEP) -> Plan:
+    """The run's own snapshot of the plan when `snapshot_config` wrote one, else the project's plan.json.
+
+    A later step that finds no snapshot (a worker or pod that does not see the run folder) runs the
+    project's plan.json and says so in the task log: it may differ from the plan the run started with.
+    """
     project_plan = read_plan(project_root / PLAN_FILE)
     snapshot = project_plan.config["project"]["home"]
     home = Path(snapshot) if Path(snapshot).is_absolute() else project_root / snapshot
     run_copy = home / RUNS_FOLDER / run_id / RUN_PLAN_FILE
-    return read_plan(run_copy) if run_copy.is_file() else project_plan
+    if run_copy.is_file():
+        return read_plan(run_copy)
+    if step != SNAPSHOT_STEP:
+        LOGGER.warning(
+            "step %s: run %s has no plan snapshot here (%s); running the project's %s (plan %s)",
+            step,
+            run_id,
+            run_copy,
+            PLAN_FILE,
+            project_plan.fingerprint[:12],
+        )
+    return project_plan
 
 
-def task_context(project_root: Path, dag_id: str, plan_fingerprint: str, source: str, run: RunContext) -> StepContext:
+def task_context(
+    project_root: Path, dag_id: str, plan_fingerprint: str, source: str, run: RunContext, step: str = SNAPSHOT_STEP
+) -> StepContext:
     """The StepContext of one task of a generated DAG: the run's plan, checked against the file's PLAN_FINGERPRINT."""
     from mlops_declare.config import load_snapshot
 
-    plan = run_plan(project_root, run.run_id)
+    plan = run_plan(project_root, run.run_id, step)
     plan.require_dag(dag_id, plan_fingerprint, source)
     return step_context(
         plan,

@@ -37,7 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     root = Path(os.environ.get(PROJECT_ROOT) or ".").resolve()
     run = RunContext.model_validate_json(arguments.context)
     upstream = {name: validated_result(name, value) for name, value in json.loads(arguments.upstream).items()}
-    context = task_context(root, arguments.dag, arguments.plan_fingerprint, f"the pod of DAG {arguments.dag}", run)
+    context = task_context(
+        root, arguments.dag, arguments.plan_fingerprint, f"the pod of DAG {arguments.dag}", run, arguments.step
+    )
     result = run_step(arguments.step, context, upstream)
     write_json_atomic(Path(arguments.xcom_file), result.to_json())
     return 0

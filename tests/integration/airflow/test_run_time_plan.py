@@ -48,6 +48,21 @@ def test_a_task_refuses_a_plan_its_dag_file_was_not_generated_from(project: Path
     assert context.plan.fingerprint == plan.fingerprint and context.loaded.config.project.name == "example"
 
 
+def test_a_later_task_without_the_run_snapshot_says_it_runs_the_project_plan(
+    project: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    compile_project(project)
+    plan = read_plan(project / "plan.json")
+    run = RunContext(run_id="example_training_2026-11-26_0000abcd", logical_date="2026-11-26")
+    fingerprint = plan.dag("training").fingerprint
+    with caplog.at_level("WARNING", logger="mlops_declare.steps"):
+        task_context(project, "example_training", fingerprint, "dags/x.py", run, "snapshot_config")
+        assert caplog.records == []  # the root step is the one that writes the snapshot
+        task_context(project, "example_training", fingerprint, "dags/x.py", run, "train")
+    assert "step train: run example_training_2026-11-26_0000abcd has no plan snapshot here" in caplog.text
+    assert f"running the project's plan.json (plan {plan.fingerprint[:12]})" in caplog.text
+
+
 def test_the_project_folder_comes_from_deployment_config(
     project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
